@@ -1,0 +1,63 @@
+"""Corpus files to DocBins: the functions behind `cot-distill convert`."""
+from pathlib import Path
+from typing import Iterable, Optional
+
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+
+from .jsonl import read_jsonl
+from .knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge
+from .mnre import read_mnre
+from .summary import ConversionSummary
+from .twitter import read_twitter
+
+
+def _write(docs: Iterable[Doc], output: Path, summary: ConversionSummary) -> ConversionSummary:
+    docs = list(docs)
+    summary.add_docs(docs)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs, store_user_data=True).to_disk(output)
+    return summary
+
+
+def _with_knowledge(docs: Iterable[Doc], knowledge: Optional[Path], dim: str, summary: ConversionSummary):
+    return attach_knowledge(docs, read_knowledge(knowledge, dim), summary) if knowledge else docs
+
+
+def convert_twitter(
+    input_path: Path,
+    output_path: Path,
+    captions: Optional[Path] = None,
+    knowledge: Optional[Path] = None,
+    knowledge_dim: str = "external",
+) -> ConversionSummary:
+    """Convert a Twitter-2015/2017 CoNLL file, with optional captions and knowledge, to a DocBin."""
+    summary = ConversionSummary()
+    docs = read_twitter(input_path, Vocab())
+    if captions:
+        docs = attach_captions(docs, read_captions(captions), summary)
+    docs = _with_knowledge(docs, knowledge, knowledge_dim, summary)
+    return _write(docs, output_path, summary)
+
+
+def convert_mnre(
+    input_path: Path, output_path: Path, knowledge: Optional[Path] = None, knowledge_dim: str = "external"
+) -> ConversionSummary:
+    """Convert an MNRE file to a DocBin of one doc per sentence, its pairs in doc._.relations."""
+    summary = ConversionSummary()
+    docs = _with_knowledge(read_mnre(input_path, Vocab()), knowledge, knowledge_dim, summary)
+    return _write(docs, output_path, summary)
+
+
+def convert_jsonl(input_path: Path, output_path: Path, lang: str = "en") -> ConversionSummary:
+    """Convert the generic JSONL format (see spacy_cot_distill.data.jsonl) to a DocBin."""
+    summary = ConversionSummary()
+
+    def count_overlaps(docs: Iterable[Doc]):
+        for doc in docs:
+            if doc.spans["entities"] and not doc.ents:
+                summary.skip("docs with overlapping entities (kept in doc.spans['entities'], not doc.ents)", str(doc._.doc_id))
+            yield doc
+
+    return _write(count_overlaps(read_jsonl(input_path, Vocab(), lang)), output_path, summary)

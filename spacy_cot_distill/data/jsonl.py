@@ -1,0 +1,85 @@
+"""The generic JSONL format for users' own data.
+
+One JSON object per line:
+
+    {"id": "t1",                       # optional, becomes doc._.doc_id
+     "text": "Messi joins Inter Miami",  # or "tokens": ["Messi", "joins", "Inter", "Miami"]
+     "entities": [{"start": 0, "end": 5, "label": "PER"}, ...],
+                                       # character offsets with "text", token offsets with "tokens"; end exclusive
+     "relations": [{"head": 0, "tail": 1, "label": "member_of"}],
+                                       # optional; head/tail index into "entities"
+     "image_id": "t1.jpg", "caption": "a man in a pink shirt",   # optional
+     "cot": {"sentence": "..."}}       # optional, dimension -> knowledge text
+"""
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import spacy
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+from spacy.vocab import Vocab
+
+from ..errors import InputError
+from .jsonlines import read_json_lines
+from .mnre import SPANS_KEY
+
+
+def _entities(doc: Doc, record: Dict[str, Any], by_chars: bool, path: Path, lineno: int) -> List[Span]:
+    spans = []
+    for i, ent in enumerate(record.get("entities") or []):
+        try:
+            start, end, label = int(ent["start"]), int(ent["end"]), str(ent["label"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(path, lineno, f"entity {i} must be {{'start': int, 'end': int, 'label': str}}") from None
+        limit = len(doc.text) if by_chars else len(doc)
+        if not 0 <= start < end <= limit:
+            unit = "characters" if by_chars else "tokens"
+            raise InputError(path, lineno, f"entity {i} [{start}, {end}) is outside the text of {limit} {unit}")
+        span = doc.char_span(start, end, label=label) if by_chars else Span(doc, start, end, label=label)
+        if span is None:
+            raise InputError(
+                path, lineno,
+                f"entity {i} {doc.text[start:end]!r} [{start}, {end}) does not fall on token boundaries; "
+                "fix its offsets or give 'tokens' instead of 'text'",
+            )
+        spans.append(span)
+    return spans
+
+
+def _relations(spans: List[Span], record: Dict[str, Any], path: Path, lineno: int) -> List[Dict[str, Any]]:
+    relations = []
+    for i, rel in enumerate(record.get("relations") or []):
+        try:
+            head, tail, label = spans[int(rel["head"])], spans[int(rel["tail"])], str(rel["label"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise InputError(
+                path, lineno, f"relation {i} must be {{'head': entity index, 'tail': entity index, 'label': str}}"
+            ) from None
+        relations.append({"head": [head.start, head.end], "tail": [tail.start, tail.end], "label": label, "score": 1.0})
+    return relations
+
+
+def read_jsonl(path: Path, vocab: Vocab, lang: str = "en") -> Iterator[Doc]:
+    """Read the generic JSONL format (see the module docstring) into docs."""
+    path = Path(path)
+    tokenizer = spacy.blank(lang, vocab=vocab).tokenizer
+    for lineno, record in read_json_lines(path):
+        if isinstance(record.get("tokens"), list) and record["tokens"]:
+            doc, by_chars = Doc(vocab, words=[str(t) for t in record["tokens"]]), False
+        elif isinstance(record.get("text"), str) and record["text"].strip():
+            doc, by_chars = tokenizer(record["text"]), True
+        else:
+            raise InputError(path, lineno, "expected a non-empty 'text' string or 'tokens' list")
+        spans = _entities(doc, record, by_chars, path, lineno)
+        doc.spans[SPANS_KEY] = spans
+        if len(filter_spans(spans)) == len(spans):
+            doc.ents = spans
+        doc._.relations = _relations(spans, record, path, lineno)
+        doc._.doc_id = str(record.get("id", f"{path.name}:{lineno}"))
+        doc._.image_id = record.get("image_id")
+        doc._.caption = record.get("caption")
+        cot = record.get("cot") or {}
+        if not isinstance(cot, dict) or not all(isinstance(v, str) for v in cot.values()):
+            raise InputError(path, lineno, "'cot' must be an object of dimension -> text")
+        doc._.cot = dict(cot)
+        yield doc

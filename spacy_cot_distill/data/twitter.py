@@ -1,0 +1,56 @@
+"""Twitter-2015/2017 (UMT) CoNLL files: an IMGID line, token<TAB>tag lines, blank line between tweets."""
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+from spacy.tokens import Doc
+from spacy.training.iob_utils import biluo_tags_to_spans, iob_to_biluo
+from spacy.vocab import Vocab
+
+from ..errors import InputError
+from .text import read_lines
+
+IMGID = "IMGID:"
+
+
+def _check_tag(tag: str, path: Path, line: int) -> None:
+    if tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2):
+        return
+    raise InputError(path, line, f"tag {tag!r} is not in the BIO scheme (O, B-X, I-X)")
+
+
+def _records(path: Path) -> Iterator[Tuple[str, int, List[str], List[str]]]:
+    imgid, start, words, tags = None, 0, [], []
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            if words:
+                yield imgid, start, words, tags
+            imgid, words, tags = None, [], []
+        elif line.startswith(IMGID) and not words:
+            imgid, start = line[len(IMGID):].strip(), lineno
+        else:
+            if "\t" not in line:
+                raise InputError(path, lineno, f"expected 'token<TAB>tag', got {line!r}")
+            word, tag = line.rsplit("\t", 1)
+            _check_tag(tag.strip(), path, lineno)
+            if not word:
+                raise InputError(path, lineno, "empty token")
+            words.append(word)
+            tags.append(tag.strip())
+            start = start or lineno
+    if words:
+        yield imgid, start, words, tags
+
+
+def read_twitter(path: Path, vocab: Vocab) -> Iterator[Doc]:
+    """Read a Twitter-2015/2017 file into docs with doc.ents, doc._.doc_id and doc._.image_id.
+
+    A stray I-X after O or another type starts a new entity (seqeval's convention).
+    """
+    path = Path(path)
+    for imgid, lineno, words, tags in _records(path):
+        doc = Doc(vocab, words=words)
+        # iob_to_biluo opens a new entity at an I- that does not continue one
+        doc.ents = biluo_tags_to_spans(doc, iob_to_biluo(tags))
+        doc._.doc_id = imgid if imgid is not None else f"{path.name}:{lineno}"
+        doc._.image_id = f"{imgid}.jpg" if imgid is not None else None
+        yield doc
