@@ -1,35 +1,44 @@
 """The doc extensions of DESIGN.md, kept msgpack-safe so DocBin stores them."""
+from typing import Any, Callable, Dict, List
+
 from spacy.tokens import Doc
 
-# name -> default; mutable defaults must be getters, or every doc would share one object
-_EXTENSIONS = {
-    "doc_id": {"default": None},
-    "image_id": {"default": None},
-    "caption": {"default": None},
-}
-_FACTORIES = {"cot": dict, "relations": list}
+_PLAIN = ("doc_id", "image_id", "caption")
 
 
-def _stored(name, factory):
+def _relations(value: Any) -> List[Dict[str, Any]]:
+    # DocBin's msgpack reads lists back as tuples: give users the documented lists again
+    return [{**rel, "head": list(rel["head"]), "tail": list(rel["tail"])} for rel in value or ()]
+
+
+def _cot(value: Any) -> Dict[str, str]:
+    return dict(value or {})
+
+
+_CONTAINERS: Dict[str, Callable[[Any], Any]] = {"cot": _cot, "relations": _relations}
+
+
+def _stored(name: str, normalise: Callable[[Any], Any]):
+    key = ("._.", name, None, None)  # where spaCy keeps plain doc extensions, so DocBin stores it
+
     def getter(doc: Doc):
-        value = doc.user_data.get(("._.", name, None, None))
-        if value is None:
-            value = factory()
-            doc.user_data[("._.", name, None, None)] = value
+        value = doc.user_data.get(key)
+        if not isinstance(value, (dict, list)):
+            value = doc.user_data[key] = normalise(value)
         return value
 
     def setter(doc: Doc, value) -> None:
-        doc.user_data[("._.", name, None, None)] = value
+        doc.user_data[key] = normalise(value)
 
     return getter, setter
 
 
 def register_extensions() -> None:
     """Register doc._.doc_id, image_id, caption, cot and relations (idempotent)."""
-    for name, kwargs in _EXTENSIONS.items():
+    for name in _PLAIN:
         if not Doc.has_extension(name):
-            Doc.set_extension(name, **kwargs)
-    for name, factory in _FACTORIES.items():
+            Doc.set_extension(name, default=None)
+    for name, normalise in _CONTAINERS.items():
         if not Doc.has_extension(name):
-            getter, setter = _stored(name, factory)
+            getter, setter = _stored(name, normalise)
             Doc.set_extension(name, getter=getter, setter=setter)

@@ -36,6 +36,8 @@ def read_knowledge(path: Path, default_dim: str = "external") -> List[KnowledgeR
             cot = obj["cot"]
         elif isinstance(obj.get("knowledge"), str):
             cot = {default_dim: obj["knowledge"]}
+        elif "knowledge" in obj and obj["knowledge"] is None:  # an entry the source never answered
+            cot = {}
         else:
             raise InputError(path, lineno, "expected 'cot' (an object of dimension -> text) or 'knowledge' (a string)")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in cot.items()):
@@ -70,6 +72,8 @@ def attach_knowledge(
             )
         else:
             matched += 1
+            if not record.cot and summary is not None:
+                summary.skip("docs whose knowledge record is empty (kept, no knowledge)", str(doc._.doc_id))
             doc._.cot = {**doc._.cot, **record.cot}
         yield doc
     if records and not matched:
