@@ -7,7 +7,7 @@ _EXTENSIONS = {
     "image_id": {"default": None},
     "caption": {"default": None},
 }
-_FACTORIES = {"cot": dict, "relations": list}
+_FACTORIES = {"cot": dict, "relations": list, "cot_flags": dict}
 
 
 def _stored(name, factory):
