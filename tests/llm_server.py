@@ -55,6 +55,8 @@ class LLMServer:
         self.counts: Counter = Counter()  # endpoint -> requests
         self.prompts: List[str] = []  # prompt ids of the chat requests that were answered
         self.authorization: set = set()
+        self.in_flight = self.max_in_flight = 0
+        self.images = 0  # image content parts received
         self.faults: deque = deque()
         self.failing: Dict[str, str] = {}  # marker in the user message -> fault on every try
         self.files: Dict[str, bytes] = {}
@@ -63,7 +65,7 @@ class LLMServer:
         self._ids = itertools.count(1)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -82,6 +84,7 @@ class LLMServer:
         with self.lock:
             self.counts.clear()
             self.prompts.clear()
+            self.max_in_flight = 0
 
     def start(self) -> "LLMServer":
         self.thread.start()
@@ -94,10 +97,23 @@ class LLMServer:
     # -- endpoint logic, called from the handler threads
 
     def chat(self, body: Dict[str, Any]):
-        messages = body["messages"]
         with self.lock:
             self.counts["chat"] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
             fault = self.faults.popleft() if self.faults else None
+        try:
+            return self._answer(body, fault)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _answer(self, body: Dict[str, Any], fault: Optional[str]):
+        messages = body["messages"]
+        content = messages[-1]["content"]
+        if isinstance(content, list):
+            with self.lock:
+                self.images += sum(part["type"] == "image_url" for part in content)
         text = user_text(messages)
         fault = next((f for marker, f in self.failing.items() if marker in text), fault)
         if self.delay:
