@@ -5,6 +5,7 @@ every request, and answers each chat prompt with "Answer: <the user message>" so
 which prompt an answer belongs to. Faults are queued with `inject` (consumed by the next chat requests)
 or bound to prompts containing a marker with `fail_prompts` (every try fails).
 """
+import argparse
 import email.parser
 import email.policy
 import hashlib
@@ -199,6 +200,7 @@ class LLMServer:
 def _handler(server: LLMServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else small writes wait for delayed ACKs (~40 ms a response)
 
         def log_message(self, *args) -> None:
             pass
@@ -257,3 +259,17 @@ def serve(**kwargs) -> Iterator[LLMServer]:
         yield server
     finally:
         server.stop()
+
+
+def main() -> None:
+    """Serve on loopback until killed, printing the base URL (for benchmarks and manual runs)."""
+    parser = argparse.ArgumentParser(description="OpenAI-compatible loopback test server")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each chat answer")
+    args = parser.parse_args()
+    server = LLMServer(delay=args.delay)
+    print(server.base_url, flush=True)
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
