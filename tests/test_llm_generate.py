@@ -254,6 +254,20 @@ def test_sigkill_and_resume_resends_nothing_answered(server, tmp_path):
     assert all(doc._.cot["noun"].startswith("Answer: ") for doc in read_docs(tmp_path / "out.spacy"))
 
 
+def test_ctrl_c_stops_cleanly_and_keeps_the_answers(server, tmp_path):
+    write_docs(tmp_path / "in.spacy", make_docs(40))
+    server.delay = 0.05
+    proc = subprocess.Popen(_cli(server, tmp_path), env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while server.counts["chat"] < 6 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Interrupted" in output and "Traceback" not in output, output
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        assert 4 <= len(cache) < 40
+
+
 def test_shards_run_apart_and_their_merged_caches_answer_everything(server, tmp_path):
     write_docs(tmp_path / "in.spacy", make_docs(5))
     base = ["--dims", "noun", "--model", "test-model", "--base-url", server.base_url, "--no-progress"]
