@@ -76,7 +76,7 @@ def test_user_template_directory_overrides_the_packaged_ones(tmp_path):
 def test_a_template_naming_an_unknown_variable_is_an_error(tmp_path):
     (tmp_path / "ner").mkdir()
     (tmp_path / "ner" / "noun.jinja").write_text("{{ txt }}")
-    with pytest.raises(Exception, match="txt"):
+    with pytest.raises(ValueError, match="'ner/noun.jinja': 'txt' is undefined"):
         PromptTemplates(tmp_path).messages("noun", "x")
 
 
@@ -149,3 +149,15 @@ def test_import_knowledge_reports_a_bad_file_by_line(tmp_path):
 def test_importing_the_package_and_cli_does_not_import_openai():
     code = "import sys, spacy_cot_distill, spacy_cot_distill.llm, spacy_cot_distill.cli; print('openai' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_generate_names_the_bad_input_or_template_before_asking_anything(tmp_path):
+    (tmp_path / "bad.spacy").write_text("not a docbin")
+    DocBin(docs=[Doc(Vocab(), words=["a"])], store_user_data=True).to_disk(tmp_path / "in.spacy")
+    args = ["--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--cache", str(tmp_path / "c.sqlite")]
+    result = CliRunner().invoke(app, ["generate", str(tmp_path / "bad.spacy"), str(tmp_path / "o.spacy"), *args])
+    assert result.exit_code == 1 and "bad.spacy: not a .spacy DocBin" in text(result)
+    result = CliRunner().invoke(app, ["generate", str(tmp_path / "in.spacy"), str(tmp_path / "o.spacy"), "--dims", "bogus", *args])
+    assert result.exit_code == 1 and "No prompt template 'ner/bogus.jinja'" in text(result)
+    result = CliRunner().invoke(app, ["generate", str(tmp_path / "in.spacy"), str(tmp_path / "o.spacy"), "--task", "x", *args])
+    assert result.exit_code == 1 and "Unknown task 'x'" in text(result)
