@@ -75,6 +75,14 @@ def test_happy_path_fills_cot_and_counts_usage(server, tmp_path):
     assert [d._.cot for d in again] == [d._.cot for d in docs]
 
 
+def test_equal_prompts_are_asked_once(server, tmp_path):
+    docs = make_docs(2) + make_docs(1)
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        report = generate(docs, ["noun"], settings(server), cache, progress=False)
+    assert server.counts["chat"] == 2 and (report.requests, report.distinct, report.sent) == (3, 2, 2)
+    assert docs[2]._.cot == docs[0]._.cot
+
+
 def test_at_most_concurrency_requests_in_flight(server, tmp_path):
     server.delay = 0.05
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
