@@ -83,6 +83,14 @@ def test_equal_prompts_are_asked_once(server, tmp_path):
     assert docs[2]._.cot == docs[0]._.cot
 
 
+def test_scripted_answers(server, tmp_path):
+    server.answer = lambda messages: "yes" if "Player0" in messages[-1]["content"] else "no"
+    docs = make_docs(2)
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        report = generate(docs, ["entity"], settings(server), cache, progress=False)
+    assert [d._.cot["entity"] for d in docs] == ["yes", "no"] and report.sent == 2
+
+
 def test_at_most_concurrency_requests_in_flight(server, tmp_path):
     server.delay = 0.05
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
