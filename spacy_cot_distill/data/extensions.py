@@ -15,7 +15,7 @@ def _cot(value: Any) -> Dict[str, str]:
     return dict(value or {})
 
 
-_CONTAINERS: Dict[str, Callable[[Any], Any]] = {"cot": _cot, "relations": _relations}
+_CONTAINERS: Dict[str, Callable[[Any], Any]] = {"cot": _cot, "relations": _relations, "cot_flags": _cot}
 
 
 def _stored(name: str, normalise: Callable[[Any], Any]):
@@ -34,7 +34,7 @@ def _stored(name: str, normalise: Callable[[Any], Any]):
 
 
 def register_extensions() -> None:
-    """Register doc._.doc_id, image_id, caption, cot and relations (idempotent)."""
+    """Register doc._.doc_id, image_id, caption, cot, cot_flags and relations (idempotent)."""
     for name in _PLAIN:
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)
