@@ -68,7 +68,7 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
 def train(row: str, paths: dict, encoder: str, steps: int, seed: int, out: Path, gpu_id: int) -> float:
     """`spacy train` one row; returns the wall-clock training time in seconds."""
     config, source, overrides = ROWS[row]
-    if (out / "model-last").exists():
+    if (out / "train_seconds.json").exists():  # trained before (model-last is also written mid-training)
         return json.loads((out / "train_seconds.json").read_text())
     cmd = [
         sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / config),
