@@ -1,0 +1,48 @@
+"""The demo's last step: install the packaged pipeline, load it by name offline, and print what it finds.
+
+python demo/smoke.py PACKAGE_DIR PACKAGE_NAME OURS.json BASELINE.json
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from wasabi import msg
+
+SAMPLE = "Maya Okafor scores twice as Riverside FC beat rivals in Lisbon tonight , next stop the Nova Cup"
+LOAD = """
+import json, sys, spacy
+nlp = spacy.load(sys.argv[1])
+doc = nlp(sys.argv[2])
+assert "openai" not in sys.modules, "loading the pipeline imported openai"
+print(json.dumps({"pipeline": nlp.pipe_names,
+                  "entities": [(e.text, e.label_) for e in doc.ents],
+                  "relations": [(doc[r["head"][0]:r["head"][1]].text, r["label"], doc[r["tail"][0]:r["tail"][1]].text,
+                                 round(r["score"], 2)) for r in doc._.relations]}))
+"""
+
+
+def main(package_dir: str, name: str, ours: str, baseline: str) -> None:
+    wheel = next(Path(package_dir).glob("dist/*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], check=True)
+    # a fresh process with the hub switched off: the pipeline must need nothing but the installed packages
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.pop("OPENAI_API_KEY", None)
+    out = subprocess.run([sys.executable, "-c", LOAD, name, SAMPLE], check=True, capture_output=True, text=True, env=env)
+    found = json.loads(out.stdout)
+
+    scores = {label: json.loads(Path(path).read_text()) for label, path in (("cot_ner (distilled)", ours), ("baseline (transformer + ner)", baseline))}
+    msg.divider("Demo results (dev tweets, text only)")
+    rows = [(label, *(f"{s.get(k, 0) * 100:.1f}" for k in ("ents_p", "ents_r", "ents_f"))) for label, s in scores.items()]
+    msg.table(rows, header=("pipeline", "P", "R", "F"), aligns=("l", "r", "r", "r"))
+    msg.good(f"Package written to {wheel.resolve()} and installed as '{name}'")
+    msg.text(f"spacy.load('{name}') -> pipeline {found['pipeline']}, no LLM, image or knowledge")
+    msg.text(f"Text: {SAMPLE}")
+    msg.table(found["entities"] or [("(none)", "")], header=("entity", "label"))
+    if found["relations"]:
+        msg.table(found["relations"], header=("head", "relation", "tail", "score"))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,49 @@
+"""`spacy package` of a trained cot_ner pipeline, installed into a fresh virtualenv and used offline."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from test_cot_ner import TRAIN, make_tiny_bert, train_nlp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, **kwargs):
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{' '.join(map(str, args))}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_packaged_pipeline_installs_in_a_fresh_venv_and_runs_offline(tmp_path):
+    encoder = make_tiny_bert(tmp_path / "bert")
+    nlp, _ = train_nlp(encoder)
+    expected = [[(e.text, e.label_) for e in nlp(text).ents] for text, _ in TRAIN]
+    nlp.to_disk(tmp_path / "model")
+    shutil.rmtree(encoder)
+
+    (tmp_path / "packages").mkdir()
+    run(sys.executable, "-m", "spacy", "package", tmp_path / "model", tmp_path / "packages",
+        "--name", "cot_test", "--version", "0.0.1", "--build", "wheel", "--force")
+    meta = json.loads((tmp_path / "packages" / "en_cot_test-0.0.1" / "meta.json").read_text())
+    assert any(req.startswith("spacy-cot-distill") for req in meta["requirements"]), meta["requirements"]
+    model_wheel = next((tmp_path / "packages").rglob("en_cot_test-0.0.1-*.whl"))
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", ROOT)
+    our_wheel = next((tmp_path / "dist").glob("spacy_cot_distill-*.whl"))
+
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    run(python, "-m", "pip", "install", "-q", "torch==2.13.0")  # the CPU file on disk
+    run(python, "-m", "pip", "install", "-q", our_wheel, model_wheel)
+    code = (
+        "import json, sys, spacy\n"
+        "nlp = spacy.load('en_cot_test')\n"
+        "print(json.dumps([[(e.text, e.label_) for e in nlp(t).ents] for t in sys.argv[1:]]))\n"
+        "assert 'openai' not in sys.modules, 'openai was imported'\n"
+        "assert 'spacy_cot_distill' in sys.modules\n"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = run(python, "-c", code, *[text for text, _ in TRAIN], env=env, cwd=tmp_path)
+    assert [[tuple(e) for e in doc] for doc in json.loads(out)] == expected
