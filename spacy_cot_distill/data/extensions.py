@@ -15,7 +15,7 @@ def _cot(value: Any) -> Dict[str, str]:
     return dict(value or {})
 
 
-_CONTAINERS: Dict[str, Callable[[Any], Any]] = {"cot": _cot, "relations": _relations}
+_CONTAINERS: Dict[str, Callable[[Any], Any]] = {"cot": _cot, "relations": _relations, "cot_flags": _cot}
 
 
 def _stored(name: str, normalise: Callable[[Any], Any]):

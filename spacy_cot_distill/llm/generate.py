@@ -1,0 +1,256 @@
+"""Fill doc._.cot with the LLM's chain-of-thought per dimension: the function behind `cot-distill generate`."""
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+from wasabi import msg
+
+from ..errors import InputError
+from .cache import ResponseCache
+from .client import Answer, LLMSettings, complete
+from .prompts import TASKS, Message, PromptTemplates, doc_messages
+
+# a rough tokens-per-character ratio for English; the estimate is a budget guide, not a bill
+CHARS_PER_TOKEN = 4
+TRUNCATED, EMPTY = "truncated", "empty"
+
+
+@dataclass
+class Request:
+    """One prompt: a doc (or one of its relation pairs) and a dimension."""
+
+    doc: int
+    pair: Optional[int]
+    dim: str
+    messages: List[Message]
+    key: str
+
+
+def build_requests(
+    docs: Sequence[Doc],
+    dims: Sequence[str],
+    settings: LLMSettings,
+    templates: PromptTemplates,
+    task: str = "ner",
+    image_dir: Optional[Path] = None,
+) -> List[Request]:
+    """One request per doc and dimension ("ner"), or per relation pair and dimension ("rel")."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}: use one of {', '.join(TASKS)}.")
+    requests = []
+    for i, doc in enumerate(docs):
+        pairs: Iterable[Tuple[Optional[int], Any]] = [(None, None)] if task == "ner" else enumerate(doc._.relations)
+        for j, pair in pairs:
+            for dim in dims:
+                messages = doc_messages(templates, doc, dim, pair, image_dir)
+                requests.append(Request(i, j, dim, messages, settings.key(messages)))
+    return requests
+
+
+def shard_docs(docs: Sequence[Doc], shard: Tuple[int, int]) -> List[Doc]:
+    """Shard I of N (1-based): every N-th doc from the I-th, the same slice on every machine."""
+    index, count = shard
+    if not 1 <= index <= count:
+        raise ValueError(f"Shard {index}/{count} does not exist: use I/N with 1 <= I <= N.")
+    return list(docs[index - 1 :: count])
+
+
+@dataclass
+class CostEstimate:
+    """What a run would ask: requests, how many are cached, and the tokens the rest would cost."""
+
+    requests: int
+    cached: int
+    prompt_tokens: int
+    max_completion_tokens: int
+    expected_completion_tokens: Optional[int]
+
+    def print(self) -> None:
+        to_send = self.requests - self.cached
+        msg.info(f"{self.requests} requests: {self.cached} cached, {to_send} to send")
+        msg.text(f"estimated prompt tokens to send: {self.prompt_tokens} (about {CHARS_PER_TOKEN} characters a token)")
+        msg.text(f"completion tokens to send: at most {self.max_completion_tokens}")
+        if self.expected_completion_tokens is not None:
+            msg.text(f"expected completion tokens (mean of the cached answers): {self.expected_completion_tokens}")
+
+
+def _characters(messages: List[Message]) -> int:
+    total = 0
+    for message in messages:
+        content = message["content"]
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        total += sum(len(part.get("text", "")) for part in parts)
+    return total
+
+
+def estimate_cost(requests: Sequence[Request], settings: LLMSettings, cache: ResponseCache) -> CostEstimate:
+    """The dry run: count requests and cached answers, and estimate the tokens of the uncached ones."""
+    unique = {r.key: r.messages for r in requests}
+    cached = cache.cached_keys(unique)
+    todo = [messages for key, messages in unique.items() if key not in cached]
+    mean = cache.mean_completion_tokens(settings.model)
+    return CostEstimate(
+        requests=len(unique),
+        cached=len(cached),
+        prompt_tokens=sum(_characters(m) for m in todo) // CHARS_PER_TOKEN,
+        max_completion_tokens=len(todo) * settings.max_tokens,
+        expected_completion_tokens=None if mean is None else round(mean * len(todo)),
+    )
+
+
+@dataclass
+class GenerationReport:
+    """What a run asked, what it cost, and which requests failed or came back truncated or empty."""
+
+    requests: int = 0
+    cached: int = 0
+    sent: int = 0
+    usage: Counter = field(default_factory=Counter)
+    cached_usage: Counter = field(default_factory=Counter)
+    flags: Counter = field(default_factory=Counter)
+    failures: List[Tuple[str, str, str]] = field(default_factory=list)  # (doc, dim, error)
+
+    @property
+    def failed_share(self) -> float:
+        return len(self.failures) / self.requests if self.requests else 0.0
+
+    def print(self) -> None:
+        msg.good(f"{self.requests} requests: {self.cached} answered from the cache, {self.sent} sent")
+        msg.text(f"token usage of the new answers: prompt {self.usage['prompt_tokens']}, "
+                 f"completion {self.usage['completion_tokens']}")
+        msg.text(f"token usage of the cached answers: prompt {self.cached_usage['prompt_tokens']}, "
+                 f"completion {self.cached_usage['completion_tokens']}")
+        for flag, count in sorted(self.flags.items()):
+            msg.warn(f"{count} answers {flag} (recorded in doc._.cot_flags)")
+        if self.failures:
+            shown = ", ".join(f"{doc}/{dim}" for doc, dim, _ in self.failures[:10])
+            msg.fail(f"{len(self.failures)} requests failed ({self.failed_share:.1%}): {shown}"
+                     + (" ..." if len(self.failures) > 10 else ""))
+            msg.text(f"first error: {self.failures[0][2]}")
+
+
+def _record(doc: Doc, request: Request, answer: Answer) -> Optional[str]:
+    """Write an answer into doc._.cot (or its relation's "cot") and its flag into cot_flags; return the flag."""
+    if request.pair is None:
+        cot, flags = doc._.cot, doc._.cot_flags
+    else:
+        relation = doc._.relations[request.pair]
+        cot, flags = relation.setdefault("cot", {}), relation.setdefault("cot_flags", {})
+    text = answer.text
+    flag = EMPTY if not text else TRUNCATED if answer.finish_reason == "length" else None
+    if text:  # a truncated answer is kept, and flagged
+        cot[request.dim] = text
+    if flag:
+        flags[request.dim] = flag
+    else:
+        flags.pop(request.dim, None)
+    return flag
+
+
+def _doc_name(doc: Doc, index: int, request: Request) -> str:
+    name = doc._.doc_id or f"#{index}"
+    if request.pair is not None:
+        relation = doc._.relations[request.pair]
+        name += f" pair {tuple(relation['head'])}-{tuple(relation['tail'])}"
+    return name
+
+
+def _batch_answers(requests: Sequence[Request], settings: LLMSettings, cache: ResponseCache,
+                   poll_interval: float) -> List[Answer]:
+    from .batch import run_batches
+
+    keys = [r.key for r in requests]
+    cached = cache.cached_keys(keys)
+    todo = {r.key: r.messages for r in requests if r.key not in cached}
+    errors = asyncio.run(run_batches(todo, settings, cache, poll_interval)) if todo else {}
+    found = cache.get_many(keys)
+    return [
+        Answer(key, found.get(key), errors.get(key, "no answer") if key not in found else None, key in cached)
+        for key in keys
+    ]
+
+
+def generate(
+    docs: Sequence[Doc],
+    dims: Sequence[str],
+    settings: LLMSettings,
+    cache: ResponseCache,
+    *,
+    templates: Optional[PromptTemplates] = None,
+    task: str = "ner",
+    image_dir: Optional[Path] = None,
+    batch_api: bool = False,
+    poll_interval: float = 30.0,
+    progress: bool = True,
+) -> GenerationReport:
+    """Ask the LLM for every doc and dimension and fill doc._.cot[dim] (task "rel": each relation's "cot")."""
+    requests = build_requests(docs, dims, settings, templates or PromptTemplates(), task, image_dir)
+    if batch_api:
+        answers = _batch_answers(requests, settings, cache, poll_interval)
+    else:
+        answers = complete([r.messages for r in requests], settings, cache, progress)
+    report = GenerationReport(requests=len(requests))
+    seen = set()
+    for request, answer in zip(requests, answers):
+        doc = docs[request.doc]
+        if answer.response is None:
+            report.failures.append((_doc_name(doc, request.doc, request), request.dim, answer.error or "no answer"))
+            continue
+        first = answer.key not in seen  # a prompt asked twice is paid (and counted) once
+        seen.add(answer.key)
+        if answer.cached:
+            report.cached += 1
+            report.cached_usage.update(answer.usage if first else {})
+        else:
+            report.sent += first
+            report.usage.update(answer.usage if first else {})
+        flag = _record(doc, request, answer)
+        if flag:
+            report.flags[flag] += 1
+    return report
+
+
+def read_docs(path: Path) -> List[Doc]:
+    """The docs of a .spacy file, with their extension values."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "no such file: pass a .spacy DocBin (see `cot-distill convert`)")
+    try:
+        return list(DocBin().from_disk(path).get_docs(Vocab()))
+    except Exception as err:  # msgpack/zlib raise many types on a file that is not a DocBin
+        raise InputError(path, None, f"not a .spacy DocBin ({type(err).__name__}): make one with `cot-distill convert`") from None
+
+
+def generate_docbin(
+    input_path: Path,
+    output_path: Optional[Path],
+    dims: Sequence[str],
+    settings: LLMSettings,
+    cache_path: Path,
+    *,
+    template_dir: Optional[Path] = None,
+    task: str = "ner",
+    image_dir: Optional[Path] = None,
+    shard: Optional[Tuple[int, int]] = None,
+    batch_api: bool = False,
+    poll_interval: float = 30.0,
+    dry_run: bool = False,
+    progress: bool = True,
+):
+    """Read a DocBin, generate (or, with dry_run, only estimate) and write the docs; return the report."""
+    docs = read_docs(input_path)
+    if shard is not None:
+        docs = shard_docs(docs, shard)
+    templates = PromptTemplates(template_dir)
+    with ResponseCache(cache_path) as cache:
+        if dry_run:
+            return estimate_cost(build_requests(docs, dims, settings, templates, task, image_dir), settings, cache)
+        report = generate(docs, dims, settings, cache, templates=templates, task=task, image_dir=image_dir,
+                          batch_api=batch_api, poll_interval=poll_interval, progress=progress)
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs, store_user_data=True).to_disk(output_path)
+    return report

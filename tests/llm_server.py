@@ -1,0 +1,259 @@
+"""A real OpenAI-compatible HTTP server on loopback for tests and benchmarks, with injectable faults.
+
+It serves /v1/chat/completions, /v1/files (upload, content) and /v1/batches (create, retrieve), counts
+every request, and answers each chat prompt with "Answer: <the user message>" so tests can check
+which prompt an answer belongs to. Faults are queued with `inject` (consumed by the next chat requests)
+or bound to prompts containing a marker with `fail_prompts` (every try fails).
+"""
+import email.parser
+import email.policy
+import hashlib
+import itertools
+import json
+import threading
+import time
+from collections import Counter, deque
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Optional
+
+FAULTS = ("429", "500", "hang", "drop", "malformed", "empty", "length")
+
+
+def prompt_id(messages: List[Dict[str, Any]]) -> str:
+    """A short id of a prompt, stored in the response's "id" so tests can tell answers apart."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def user_text(messages: List[Dict[str, Any]]) -> str:
+    content = messages[-1]["content"]
+    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+
+
+def completion(messages: List[Dict[str, Any]], model: str, content: str = None, finish_reason: str = "stop"):
+    text = user_text(messages)
+    content = f"Answer: {text}" if content is None else content
+    return {
+        "id": f"chatcmpl-{prompt_id(messages)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": len(text) // 4 + 1, "completion_tokens": len(content.split()),
+                  "total_tokens": len(text) // 4 + 1 + len(content.split())},
+    }
+
+
+class LLMServer:
+    """The server's state: counters, the fault queue, uploaded files and batch jobs."""
+
+    def __init__(self, delay: float = 0.0, retry_after: str = "0.01", hang_seconds: float = 2.0):
+        self.delay = delay
+        self.retry_after = retry_after
+        self.hang_seconds = hang_seconds
+        self.lock = threading.Lock()
+        self.counts: Counter = Counter()  # endpoint -> requests
+        self.prompts: List[str] = []  # prompt ids of the chat requests that were answered
+        self.authorization: set = set()
+        self.in_flight = self.max_in_flight = 0
+        self.images = 0  # image content parts received
+        self.faults: deque = deque()
+        self.failing: Dict[str, str] = {}  # marker in the user message -> fault on every try
+        self.files: Dict[str, bytes] = {}
+        self.batches: Dict[str, Dict[str, Any]] = {}
+        self.batch_polls_before_done = 1
+        self._ids = itertools.count(1)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def inject(self, *faults: str) -> None:
+        """Make the next chat requests fail, one fault each, in order."""
+        assert all(f in FAULTS for f in faults), faults
+        self.faults.extend(faults)
+
+    def fail_prompts(self, marker: str, fault: str = "500") -> None:
+        """Make every request whose user message contains `marker` fail with `fault`."""
+        self.failing[marker] = fault
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.counts.clear()
+            self.prompts.clear()
+            self.max_in_flight = 0
+
+    def start(self) -> "LLMServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- endpoint logic, called from the handler threads
+
+    def chat(self, body: Dict[str, Any]):
+        with self.lock:
+            self.counts["chat"] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            fault = self.faults.popleft() if self.faults else None
+        try:
+            return self._answer(body, fault)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _answer(self, body: Dict[str, Any], fault: Optional[str]):
+        messages = body["messages"]
+        content = messages[-1]["content"]
+        if isinstance(content, list):
+            with self.lock:
+                self.images += sum(part["type"] == "image_url" for part in content)
+        text = user_text(messages)
+        fault = next((f for marker, f in self.failing.items() if marker in text), fault)
+        if self.delay:
+            time.sleep(self.delay)
+        if fault == "429":
+            return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": self.retry_after}
+        if fault == "500":
+            return 500, {"error": {"message": "server error", "type": "server_error"}}, {}
+        if fault == "hang":
+            time.sleep(self.hang_seconds)
+            return None, None, {}
+        if fault == "drop":
+            return None, None, {}
+        if fault == "malformed":
+            return 200, b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "cut', {}
+        if fault == "empty":
+            response = completion(messages, body["model"], content="")
+        elif fault == "length":
+            response = completion(messages, body["model"], content="Answer: cut off", finish_reason="length")
+        else:
+            response = completion(messages, body["model"])
+        with self.lock:
+            self.prompts.append(prompt_id(messages))
+        return 200, response, {}
+
+    def upload(self, content_type: str, data: bytes):
+        parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + data
+        )
+        fields = {part.get_param("name", header="content-disposition"): part for part in parsed.iter_parts()}
+        file_id = f"file-{next(self._ids)}"
+        with self.lock:
+            self.counts["files"] += 1
+            self.files[file_id] = fields["file"].get_payload(decode=True)
+        return 200, {"id": file_id, "object": "file", "bytes": len(self.files[file_id]), "created_at": int(time.time()),
+                     "filename": fields["file"].get_filename(), "purpose": fields["purpose"].get_content().strip(),
+                     "status": "processed"}, {}
+
+    def create_batch(self, body: Dict[str, Any]):
+        outputs, errors = [], []
+        for line in self.files[body["input_file_id"]].decode().splitlines():
+            request = json.loads(line)
+            status, response, _ = self.chat(request["body"])
+            record = {"id": f"batch_req_{next(self._ids)}", "custom_id": request["custom_id"]}
+            if status == 200:
+                outputs.append({**record, "response": {"status_code": 200, "body": response}, "error": None})
+            else:
+                errors.append({**record, "response": {"status_code": status or 500, "body": response}, "error": None})
+        batch_id = f"batch_{next(self._ids)}"
+        with self.lock:
+            self.counts["batches"] += 1
+            output_id = error_id = None
+            if outputs:
+                output_id = f"file-{next(self._ids)}"
+                self.files[output_id] = "".join(json.dumps(o) + "\n" for o in outputs).encode()
+            if errors:
+                error_id = f"file-{next(self._ids)}"
+                self.files[error_id] = "".join(json.dumps(e) + "\n" for e in errors).encode()
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
+                "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
+                "status": "in_progress", "output_file_id": None, "error_file_id": None, "created_at": int(time.time()),
+                "request_counts": {"total": len(outputs) + len(errors), "completed": len(outputs), "failed": len(errors)},
+                "_done": (output_id, error_id), "_polls": 0,
+            }
+        return 200, self._public(self.batches[batch_id]), {}
+
+    def retrieve_batch(self, batch_id: str):
+        with self.lock:
+            self.counts["batch_retrieve"] += 1
+            batch = self.batches[batch_id]
+            batch["_polls"] += 1
+            if batch["_polls"] > self.batch_polls_before_done:
+                batch["status"] = "completed"
+                batch["output_file_id"], batch["error_file_id"] = batch["_done"]
+        return 200, self._public(batch), {}
+
+    @staticmethod
+    def _public(batch: Dict[str, Any]) -> Dict[str, Any]:
+        return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+
+def _handler(server: LLMServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _send(self, status: Optional[int], body, headers: Dict[str, str]) -> None:
+            if status is None:  # drop the connection without an answer
+                self.close_connection = True
+                return
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (a hang past its timeout)
+                self.close_connection = True
+
+        def do_POST(self) -> None:
+            server.authorization.add(self.headers.get("Authorization"))
+            data = self._body()
+            if self.path == "/v1/chat/completions":
+                self._send(*server.chat(json.loads(data)))
+            elif self.path == "/v1/files":
+                self._send(*server.upload(self.headers["Content-Type"], data))
+            elif self.path == "/v1/batches":
+                self._send(*server.create_batch(json.loads(data)))
+            else:
+                self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
+
+        def do_GET(self) -> None:
+            server.authorization.add(self.headers.get("Authorization"))
+            parts = self.path.strip("/").split("/")
+            if parts[:2] == ["v1", "batches"] and len(parts) == 3:
+                self._send(*server.retrieve_batch(parts[2]))
+            elif parts[:2] == ["v1", "files"] and len(parts) == 4 and parts[3] == "content":
+                with server.lock:
+                    server.counts["file_content"] += 1
+                self._send(200, server.files[parts[2]], {})
+            else:
+                self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
+
+    return Handler
+
+
+@contextmanager
+def serve(**kwargs) -> Iterator[LLMServer]:
+    """Run an LLMServer on a free loopback port for the duration of the block."""
+    server = LLMServer(**kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,146 @@
+"""Prompt templates, the response cache, import-knowledge, and the no-openai-on-import rule."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+from typer.testing import CliRunner
+
+from spacy_cot_distill.cli import app
+from spacy_cot_distill.data.convert import convert_twitter
+from spacy_cot_distill.llm import DIMS, PromptTemplates, ResponseCache, request_key
+from spacy_cot_distill.llm.prompts import doc_messages
+
+SHARED = Path(__file__).parents[1] / ".." / "shared" / "data"
+SYSTEM = "You are a helpful assistant. Be concise: answer in at most four short sentences."
+
+
+def test_ner_templates_use_the_papers_wording():
+    templates = PromptTemplates()
+    # the format the shared Qwen knowledge was asked in (../shared/data/README.md)
+    assert templates.messages("noun", "RT @x Kobe wins") == [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Help me explain the meaning of special words for understanding.\nRT @x Kobe wins"},
+    ]
+    user = templates.messages("multimodal", "Kobe wins", caption="a man with a ball")[1]["content"]
+    assert user == "What is the relation between the text and the attached image?\nText: Kobe wins\nImage: a man with a ball"
+    assert "Image:" not in templates.messages("multimodal", "Kobe wins")[1]["content"]
+    for dim in DIMS:
+        assert "Kobe wins" in templates.messages(dim, "Kobe wins")[1]["content"]
+
+
+def test_an_image_goes_as_a_content_part_instead_of_the_caption():
+    content = PromptTemplates().messages("multimodal", "Kobe wins", caption="a ball", image_url="data:image/png;base64,AA")[1]["content"]
+    assert content[0]["type"] == "text" and "Image:" not in content[0]["text"]
+    assert content[1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+
+
+def test_relation_templates_name_head_and_tail():
+    templates = PromptTemplates()
+    for dim in DIMS:
+        user = templates.messages(dim, "Kobe plays for the Lakers", head="Kobe", tail="Lakers")[1]["content"]
+        assert "Kobe" in user and "Lakers" in user and user != templates.messages(dim, "Kobe plays for the Lakers")[1]["content"]
+    doc = Doc(Vocab(), words=["Kobe", "plays", "for", "the", "Lakers"])
+    user = doc_messages(templates, doc, "noun", {"head": [0, 1], "tail": [4, 5]})[1]["content"]
+    assert "Head entity: Kobe\nTail entity: Lakers" in user
+    with pytest.raises(ValueError, match="both head and tail"):
+        templates.messages("noun", "x", head="Kobe")
+
+
+def test_user_template_directory_overrides_the_packaged_ones(tmp_path):
+    (tmp_path / "ner").mkdir()
+    (tmp_path / "system.jinja").write_text("Answer in French.")
+    (tmp_path / "ner" / "noun.jinja").write_text("Define the words of: {{ text }}")
+    (tmp_path / "ner" / "slang.jinja").write_text("Which slang is in: {{ text }}")
+    templates = PromptTemplates(tmp_path)
+    assert templates.messages("noun", "gr8 game") == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "Define the words of: gr8 game"},
+    ]
+    assert templates.messages("slang", "gr8")[1]["content"] == "Which slang is in: gr8"
+    assert templates.messages("sentence", "gr8")[1]["content"].startswith("Explain the sentence")
+    with pytest.raises(ValueError, match="No prompt template 'ner/unknown.jinja'"):
+        templates.messages("unknown", "x")
+    with pytest.raises(ValueError, match="does not exist"):
+        PromptTemplates(tmp_path / "missing")
+
+
+def test_a_template_naming_an_unknown_variable_is_an_error(tmp_path):
+    (tmp_path / "ner").mkdir()
+    (tmp_path / "ner" / "noun.jinja").write_text("{{ txt }}")
+    with pytest.raises(Exception, match="txt"):
+        PromptTemplates(tmp_path).messages("noun", "x")
+
+
+def test_cache_keys_depend_on_model_params_and_messages():
+    messages = [{"role": "user", "content": "hi"}]
+    key = request_key("m", {"max_tokens": 5}, messages)
+    assert key == request_key("m", {"max_tokens": 5}, [{"content": "hi", "role": "user"}])
+    assert key != request_key("n", {"max_tokens": 5}, messages)
+    assert key != request_key("m", {"max_tokens": 6}, messages)
+    assert key != request_key("m", {"max_tokens": 5}, [{"role": "user", "content": "hi!"}])
+
+
+def _response(text, completion_tokens=3):
+    return {"choices": [{"message": {"content": text}}], "usage": {"prompt_tokens": 2, "completion_tokens": completion_tokens}}
+
+
+def test_cache_persists_and_merges(tmp_path):
+    with ResponseCache(tmp_path / "a.sqlite") as cache:
+        cache.put("k1", "m", _response("one", 4))
+        cache.put("k2", "m", _response("two", 6))
+    with ResponseCache(tmp_path / "b.sqlite") as cache:
+        cache.put("k2", "m", _response("two again"))
+        cache.put("k3", "m", _response("three"))
+    with ResponseCache(tmp_path / "a.sqlite") as cache:
+        assert cache.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert cache.get("k1") == _response("one", 4)
+        assert cache.get("missing") is None
+        assert cache.mean_completion_tokens("m") == 5
+        assert cache.merge(tmp_path / "b.sqlite") == 1
+        assert cache.get("k2") == _response("two", 6)  # a key already present is kept
+        assert cache.cached_keys(["k1", "k3", "k4"]) == {"k1", "k3"}
+        with pytest.raises(FileNotFoundError):
+            cache.merge(tmp_path / "missing.sqlite")
+
+
+def test_cache_merge_command(tmp_path):
+    for name, key in (("a", "k1"), ("b", "k2")):
+        with ResponseCache(tmp_path / f"{name}.sqlite") as cache:
+            cache.put(key, "m", _response(key))
+    result = CliRunner().invoke(app, ["cache", "merge", str(tmp_path / "all.sqlite"), str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite")])
+    assert result.exit_code == 0, result.output
+    with ResponseCache(tmp_path / "all.sqlite") as cache:
+        assert cache.cached_keys(["k1", "k2"]) == {"k1", "k2"}
+    result = CliRunner().invoke(app, ["cache", "merge", str(tmp_path / "all.sqlite"), str(tmp_path / "nope.sqlite")])
+    assert result.exit_code == 1 and "nope.sqlite" in result.output
+
+
+def test_import_knowledge_puts_the_shared_qwen_knowledge_into_doc_cot(tmp_path):
+    convert_twitter(SHARED / "twitter2017" / "valid.txt", tmp_path / "valid.spacy")
+    knowledge = SHARED / "knowledge" / "qwen2.5-coder-1.5b" / "twitter2017_valid.jsonl"
+    result = CliRunner().invoke(app, ["import-knowledge", str(tmp_path / "valid.spacy"), str(knowledge), str(tmp_path / "out.spacy")])
+    assert result.exit_code == 0, result.output
+    docs = list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(Vocab()))
+    first = json.loads(knowledge.read_text(encoding="utf8").splitlines()[0])
+    assert len(docs) == 723
+    assert docs[0]._.doc_id == first["imgid"] and docs[0]._.cot == first["cot"]
+    assert all(set(doc._.cot) == {"noun", "sentence", "multimodal"} for doc in docs)
+
+
+def test_import_knowledge_reports_a_bad_file_by_line(tmp_path):
+    docs = [Doc(Vocab(), words=["a", "b"])]
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "in.spacy")
+    (tmp_path / "k.jsonl").write_text('{"tokens": ["a", "b"], "cot": {"noun": "x"}}\n{"tokens": "a b"}\n')
+    result = CliRunner().invoke(app, ["import-knowledge", str(tmp_path / "in.spacy"), str(tmp_path / "k.jsonl"), str(tmp_path / "o.spacy")])
+    assert result.exit_code == 1 and "k.jsonl:2:" in result.output
+    result = CliRunner().invoke(app, ["import-knowledge", str(tmp_path / "k.jsonl"), str(tmp_path / "k.jsonl"), str(tmp_path / "o.spacy")])
+    assert result.exit_code == 1 and "not a .spacy DocBin" in result.output
+
+
+def test_importing_the_package_and_cli_does_not_import_openai():
+    code = "import sys, spacy_cot_distill, spacy_cot_distill.llm, spacy_cot_distill.cli; print('openai' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
