@@ -2,5 +2,6 @@
 from ._app import app
 from . import convert  # noqa: F401  (registers the commands)
 from . import generate  # noqa: F401
+from . import augment  # noqa: F401
 
 __all__ = ["app"]
