@@ -8,12 +8,11 @@ def _overlap(a: Offsets, b: Offsets) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def _find(
-    target: Sequence[str], words: Sequence[str], same: Callable[[str, str], bool], free: Callable[[Offsets], bool]
-) -> Optional[Offsets]:
+def _find(target: Sequence[str], words: Sequence[str], free: Callable[[Offsets], bool]) -> Optional[Offsets]:
     n = len(target)
+    target = list(target)
     for start in range(len(words) - n + 1):
-        if all(same(w, t) for w, t in zip(words[start : start + n], target)) and free((start, start + n)):
+        if list(words[start : start + n]) == target and free((start, start + n)):
             return start, start + n
     return None
 
@@ -21,27 +20,31 @@ def _find(
 def align_spans(
     targets: Sequence[Sequence[str]], words: Sequence[str], sources: Optional[Sequence[Offsets]] = None
 ) -> List[Optional[Offsets]]:
-    """Where each target token sequence occurs in `words` (None: not found), first free occurrence in order.
+    """Where each target token sequence occurs in `words` (None: not found): the first free occurrence.
 
+    Longer targets go first, so a short entity does not take the middle of a longer one; per length,
+    exact matches go before case-insensitive ones, so "Apple" keeps "Apple" when "apple" is also there.
     A span found earlier is not overlapped by a later one, unless their `sources` (the spans' offsets in
-    the original doc) overlapped too, so non-overlapping entities stay non-overlapping.
+    the original doc) overlapped too.
     """
+    if any(not target for target in targets):
+        raise ValueError("Cannot align an empty span.")
     if sources is None:
         sources = [(i, i + 1) for i in range(len(targets))]  # distinct, so nothing may overlap
-    found: List[Optional[Offsets]] = []
+    found: List[Optional[Offsets]] = [None] * len(targets)
     lowered = [w.lower() for w in words]
-    for i, target in enumerate(targets):
-        if not target:
-            raise ValueError("Cannot align an empty span.")
 
-        def free(span: Offsets) -> bool:
-            return not any(
-                new is not None and _overlap(span, new) and not _overlap(sources[i], sources[j])
-                for j, new in enumerate(found)
-            )
+    def free(i: int) -> Callable[[Offsets], bool]:
+        return lambda span: not any(
+            new is not None and _overlap(span, new) and not _overlap(sources[i], sources[j])
+            for j, new in enumerate(found)
+        )
 
-        span = _find(target, words, str.__eq__, free)
-        if span is None:
-            span = _find([t.lower() for t in target], lowered, str.__eq__, free)
-        found.append(span)
+    for length in sorted({len(t) for t in targets}, reverse=True):
+        group = [i for i, target in enumerate(targets) if len(target) == length]
+        for i in group:
+            found[i] = _find(targets[i], words, free(i))
+        for i in group:
+            if found[i] is None:
+                found[i] = _find([t.lower() for t in targets[i]], lowered, free(i))
     return found
