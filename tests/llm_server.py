@@ -2,9 +2,10 @@
 
 It serves /v1/chat/completions, /v1/files (upload, content) and /v1/batches (create, retrieve), counts
 every request, and answers each chat prompt with "Answer: <the user message>" so tests can check
-which prompt an answer belongs to. Faults are queued with `inject` (consumed by the next chat requests)
+which prompt an answer belongs to (set `server.answer` to a function of the messages to script answers). Faults are queued with `inject` (consumed by the next chat requests)
 or bound to prompts containing a marker with `fail_prompts` (every try fails).
 """
+import argparse
 import email.parser
 import email.policy
 import hashlib
@@ -15,7 +16,7 @@ import time
 from collections import Counter, deque
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 FAULTS = ("429", "500", "hang", "drop", "malformed", "empty", "length")
 
@@ -30,9 +31,14 @@ def user_text(messages: List[Dict[str, Any]]) -> str:
     return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
 
 
-def completion(messages: List[Dict[str, Any]], model: str, content: str = None, finish_reason: str = "stop"):
+def echo(messages: List[Dict[str, Any]]) -> str:
+    """The default answer: the user message, prefixed."""
+    return f"Answer: {user_text(messages)}"
+
+
+def completion(messages: List[Dict[str, Any]], model: str, content: Optional[str] = None, finish_reason: str = "stop"):
     text = user_text(messages)
-    content = f"Answer: {text}" if content is None else content
+    content = echo(messages) if content is None else content
     return {
         "id": f"chatcmpl-{prompt_id(messages)}",
         "object": "chat.completion",
@@ -62,6 +68,7 @@ class LLMServer:
         self.files: Dict[str, bytes] = {}
         self.batches: Dict[str, Dict[str, Any]] = {}
         self.batch_polls_before_done = 1
+        self.answer: Callable[[List[Dict[str, Any]]], str] = echo  # replace to script the answers
         self._ids = itertools.count(1)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -134,7 +141,7 @@ class LLMServer:
         elif fault == "length":
             response = completion(messages, body["model"], content="Answer: cut off", finish_reason="length")
         else:
-            response = completion(messages, body["model"])
+            response = completion(messages, body["model"], content=self.answer(messages))
         with self.lock:
             self.prompts.append(prompt_id(messages))
         return 200, response, {}
@@ -199,6 +206,7 @@ class LLMServer:
 def _handler(server: LLMServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else small writes wait for delayed ACKs (~40 ms a response)
 
         def log_message(self, *args) -> None:
             pass
@@ -257,3 +265,17 @@ def serve(**kwargs) -> Iterator[LLMServer]:
         yield server
     finally:
         server.stop()
+
+
+def main() -> None:
+    """Serve on loopback until killed, printing the base URL (for benchmarks and manual runs)."""
+    parser = argparse.ArgumentParser(description="OpenAI-compatible loopback test server")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each chat answer")
+    args = parser.parse_args()
+    server = LLMServer(delay=args.delay)
+    print(server.base_url, flush=True)
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -63,17 +63,16 @@ def generate_cli(
     settings = LLMSettings(model=model, base_url=base_url, max_tokens=max_tokens, temperature=temperature,
                            timeout=timeout, max_retries=max_retries, concurrency=concurrency)
     cache = cache or output_path.parent / "llm_cache.sqlite"
-    with input_errors():
-        try:
-            result = generate_docbin(
-                input_path, output_path, _dims(dims), settings, cache, template_dir=template_dir, task=task,
-                image_dir=image_dir, shard=_shard(shard), batch_api=batch_api, poll_interval=poll_interval,
-                dry_run=dry_run, progress=progress,
-            )
-        except KeyboardInterrupt:
-            msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)
-        except (ValueError, RuntimeError) as err:
-            msg.fail(str(err), exits=1)
+    try:
+        result = generate_docbin(
+            input_path, output_path, _dims(dims), settings, cache, template_dir=template_dir, task=task,
+            image_dir=image_dir, shard=_shard(shard), batch_api=batch_api, poll_interval=poll_interval,
+            dry_run=dry_run, progress=progress,
+        )
+    except KeyboardInterrupt:
+        msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)
+    except (ValueError, RuntimeError) as err:  # bad input (InputError), templates, options, a missing API key
+        msg.fail(str(err), exits=1)
     result.print()
     if not dry_run:
         msg.good(f"Wrote {output_path}")

@@ -6,12 +6,12 @@ is in flight collects that batch on its next run instead of paying for the reque
 import asyncio
 import io
 import json
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 from wasabi import msg
 
 from .cache import ResponseCache
-from .client import LLMSettings, MalformedResponse, check_completion, make_client
+from .client import Answer, LLMSettings, MalformedResponse, check_completion, make_client
 from .prompts import Message
 
 ENDPOINT = "/v1/chat/completions"
@@ -84,3 +84,15 @@ async def run_batches(todo: Dict[str, List[Message]], settings: LLMSettings, cac
             errors.update(await _collect(client, batch_id, keys, settings, cache, poll_interval))
     answered = cache.cached_keys(errors)
     return {key: error for key, error in errors.items() if key in wanted and key not in answered}
+
+
+def complete_batch(
+    prompts: Sequence[List[Message]], settings: LLMSettings, cache: ResponseCache, poll_interval: float = 30.0
+) -> List[Answer]:
+    """Answer every prompt like `client.complete`, sending the uncached ones as Batch API jobs."""
+    keys = [settings.key(messages) for messages in prompts]
+    cached = cache.cached_keys(keys)
+    todo = {key: messages for key, messages in zip(keys, prompts) if key not in cached}
+    errors = asyncio.run(run_batches(todo, settings, cache, poll_interval)) if todo else {}
+    found = cache.get_many(keys)
+    return [Answer(key, found.get(key), None if key in found else errors.get(key, "no answer"), key in cached) for key in keys]

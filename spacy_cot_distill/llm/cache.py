@@ -4,7 +4,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Union
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -71,24 +71,19 @@ class ResponseCache:
 
     def get_many(self, keys: Iterable[str]) -> Dict[str, Dict[str, Any]]:
         """The cached responses of those keys that have one."""
-        keys = list(dict.fromkeys(keys))
-        found = {}
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            rows = self.conn.execute(
-                f"SELECT key, response FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update((key, json.loads(response)) for key, response in rows)
-        return found
+        return {key: json.loads(response) for key, response in self._select("key, response", keys)}
 
-    def cached_keys(self, keys: Iterable[str]) -> set:
+    def cached_keys(self, keys: Iterable[str]) -> Set[str]:
+        """Those keys that have a cached response."""
+        return {key for key, in self._select("key", keys)}
+
+    def _select(self, columns: str, keys: Iterable[str]) -> Iterator[tuple]:
         keys = list(dict.fromkeys(keys))
-        found = set()
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i : i + _CHUNK]
-            rows = self.conn.execute(f"SELECT key FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-            found.update(key for key, in rows)
-        return found
+            yield from self.conn.execute(
+                f"SELECT {columns} FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
 
     def mean_completion_tokens(self, model: str) -> Optional[float]:
         """The mean completion tokens of this model's cached answers, for cost estimates."""

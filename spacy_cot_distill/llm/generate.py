@@ -1,5 +1,4 @@
 """Fill doc._.cot with the LLM's chain-of-thought per dimension: the function behind `cot-distill generate`."""
-import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +105,10 @@ def estimate_cost(requests: Sequence[Request], settings: LLMSettings, cache: Res
 class GenerationReport:
     """What a run asked, what it cost, and which requests failed or came back truncated or empty."""
 
-    requests: int = 0
-    cached: int = 0
-    sent: int = 0
+    requests: int = 0  # prompts, one per doc (or pair) and dimension
+    distinct: int = 0  # distinct prompts (equal texts share one request)
+    cached: int = 0  # distinct prompts answered from the cache
+    sent: int = 0  # distinct prompts answered by the server in this run
     usage: Counter = field(default_factory=Counter)
     cached_usage: Counter = field(default_factory=Counter)
     flags: Counter = field(default_factory=Counter)
@@ -119,7 +119,8 @@ class GenerationReport:
         return len(self.failures) / self.requests if self.requests else 0.0
 
     def print(self) -> None:
-        msg.good(f"{self.requests} requests: {self.cached} answered from the cache, {self.sent} sent")
+        msg.good(f"{self.requests} prompts ({self.distinct} distinct): {self.cached} answered from the cache, "
+                 f"{self.sent} by the server, {len(self.failures)} failed")
         msg.text(f"token usage of the new answers: prompt {self.usage['prompt_tokens']}, "
                  f"completion {self.usage['completion_tokens']}")
         msg.text(f"token usage of the cached answers: prompt {self.cached_usage['prompt_tokens']}, "
@@ -159,21 +160,6 @@ def _doc_name(doc: Doc, index: int, request: Request) -> str:
     return name
 
 
-def _batch_answers(requests: Sequence[Request], settings: LLMSettings, cache: ResponseCache,
-                   poll_interval: float) -> List[Answer]:
-    from .batch import run_batches
-
-    keys = [r.key for r in requests]
-    cached = cache.cached_keys(keys)
-    todo = {r.key: r.messages for r in requests if r.key not in cached}
-    errors = asyncio.run(run_batches(todo, settings, cache, poll_interval)) if todo else {}
-    found = cache.get_many(keys)
-    return [
-        Answer(key, found.get(key), errors.get(key, "no answer") if key not in found else None, key in cached)
-        for key in keys
-    ]
-
-
 def generate(
     docs: Sequence[Doc],
     dims: Sequence[str],
@@ -189,25 +175,25 @@ def generate(
 ) -> GenerationReport:
     """Ask the LLM for every doc and dimension and fill doc._.cot[dim] (task "rel": each relation's "cot")."""
     requests = build_requests(docs, dims, settings, templates or PromptTemplates(), task, image_dir)
+    prompts = [r.messages for r in requests]
     if batch_api:
-        answers = _batch_answers(requests, settings, cache, poll_interval)
+        from .batch import complete_batch
+
+        answers = complete_batch(prompts, settings, cache, poll_interval)
     else:
-        answers = complete([r.messages for r in requests], settings, cache, progress)
-    report = GenerationReport(requests=len(requests))
-    seen = set()
+        answers = complete(prompts, settings, cache, progress)
+    distinct = {answer.key: answer for answer in answers}  # a prompt asked twice is paid (and counted) once
+    report = GenerationReport(requests=len(requests), distinct=len(distinct))
+    for answer in distinct.values():
+        if answer.response is not None:
+            report.cached += answer.cached
+            report.sent += not answer.cached
+            (report.cached_usage if answer.cached else report.usage).update(answer.usage)
     for request, answer in zip(requests, answers):
         doc = docs[request.doc]
         if answer.response is None:
             report.failures.append((_doc_name(doc, request.doc, request), request.dim, answer.error or "no answer"))
             continue
-        first = answer.key not in seen  # a prompt asked twice is paid (and counted) once
-        seen.add(answer.key)
-        if answer.cached:
-            report.cached += 1
-            report.cached_usage.update(answer.usage if first else {})
-        else:
-            report.sent += first
-            report.usage.update(answer.usage if first else {})
         flag = _record(doc, request, answer)
         if flag:
             report.flags[flag] += 1

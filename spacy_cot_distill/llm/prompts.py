@@ -37,6 +37,8 @@ class PromptTemplates:
             return self.env.get_template(name).render(**variables).strip()
         except jinja2.TemplateNotFound:
             raise ValueError(f"No prompt template {name!r}: add it to your template directory.") from None
+        except jinja2.TemplateError as err:
+            raise ValueError(f"Prompt template {name!r}: {err} (variables: text, caption, head, tail, image)") from None
 
     def messages(
         self,
