@@ -13,7 +13,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
-from llm_server import LLMServer, completion, prompt_id, user_text
+from llm_server import LLMServer, user_text
 from spacy_cot_distill.augment import augment, parse_rewrite, parse_yes_no
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import LLMSettings, ResponseCache
@@ -24,22 +24,22 @@ IMAGE = "What is a possible image"
 
 
 class ScriptedServer(LLMServer):
-    """The test server, answering each un-faulted prompt with reply(instruction line, text line)."""
+    """The test server answering reply(instruction line, text), keeping every chat request body."""
 
     def __init__(self, reply: Callable[[str, str], str], **kwargs):
         super().__init__(**kwargs)
         self.reply = reply
+        self.answer = self._scripted
         self.bodies = []
 
-    def _answer(self, body, fault):
-        text = user_text(body["messages"])
-        if fault or any(marker in text for marker in self.failing):
-            return super()._answer(body, fault)
-        instruction, _, rest = text.partition("\n")
+    def _scripted(self, messages) -> str:
+        instruction, _, text = user_text(messages).partition("\n")
+        return self.reply(instruction, text)
+
+    def chat(self, body):
         with self.lock:
-            self.prompts.append(prompt_id(body["messages"]))
             self.bodies.append(body)
-        return 200, completion(body["messages"], body["model"], content=self.reply(instruction, rest)), {}
+        return super().chat(body)
 
 
 @pytest.fixture
