@@ -1,8 +1,7 @@
 """`augment` against a real OpenAI-compatible server on loopback that answers with the rewrites a test chooses."""
-import json
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable
 
 import pytest
 import spacy
@@ -178,10 +177,11 @@ def test_failed_empty_truncated_and_unchanged_answers_are_dropped_and_counted(sc
     assert summary["style"].dropped == {"truncated answer": 1} and summary["style"].answers == {"truncated": 1}
     assert summary["image"].produced == 1 and summary["image"].answers == {"truncated": 1}
     assert new[0]._.caption == "Answer: cut off"
-    # a rewrite that is the source text again is no new sample
+    # a rewrite that is the source text again is no new sample, nor is an answer of empty quotes
+    server.reply = lambda instruction, text: text if "Kawhi" in text else '""'
     with ResponseCache(tmp_path / "third.sqlite") as cache:
-        _, summary = augment(docs[:1], ["style"], settings=llm(server), cache=cache, progress=False)
-    assert summary["style"].dropped == {"unchanged": 1}
+        _, summary = augment(docs, ["style"], settings=llm(server), cache=cache, progress=False)
+    assert summary["style"].dropped == {"unchanged": 1, "request failed": 1, "no rewrite in the answer": 1}
 
 
 def test_answers_are_parsed_as_yes_no_or_other():

@@ -129,6 +129,9 @@ def _style(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, summ
         summary.answers["text"] += 1
         new = run.tokenizer(parse_rewrite(answer.text))
         words = [t.text for t in new]
+        if not words:
+            yield sample, None, "no rewrite in the answer"
+            continue
         if words == [t.text for t in sample.doc]:
             yield sample, None, "unchanged"
             continue
