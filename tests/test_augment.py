@@ -105,8 +105,9 @@ def reply(instruction, text):
         return STYLE_REWRITES[text]
     if instruction.startswith(CHECK):
         return "**Yes**, it is possible." if "Seattle" in text else "No, it is not."
-    assert instruction.startswith(IMAGE)
-    return f"A  photo of\n{text.split()[1]}"
+    if instruction.startswith(IMAGE):
+        return f"A  photo of\n{text.split()[1]}"
+    return f"knowledge about {text}"
 
 
 def test_style_entity_image_make_labelled_docs_and_a_summary(scripted, tmp_path):
@@ -257,6 +258,13 @@ def test_cli_writes_new_docs_and_the_summary(scripted, tmp_path):
     summary = srsly.read_json(tmp_path / "summary.json")
     assert summary["style"]["dropped"] == {"entity not found": 1} and summary["image"]["produced"] == 3
     assert "entity not found 1" in result.output
+    # knowledge only where it was generated for the new doc
+    result = CliRunner().invoke(app, [
+        "augment", str(source), str(out), "--kinds", "image", "--dims", "noun", "--model", "m",
+        "--base-url", server.base_url, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert [d._.cot for d in DocBin().from_disk(out).get_docs(Vocab())] == \
+        [{"noun": f"knowledge about {' '.join(t.text for t in doc)}"} for doc in tweets()]
     bad = CliRunner().invoke(app, ["augment", str(source), str(out), "--kinds", "style,colour", "--model", "m",
                                    "--base-url", server.base_url, "--no-progress"])
     assert bad.exit_code == 1 and "Unknown augmentation kind(s) colour" in bad.output
