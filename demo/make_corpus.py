@@ -61,7 +61,7 @@ def make_tweet(rng: random.Random, template: str, relations, index: int) -> dict
     }
 
 
-def main(out_dir: Path = Path(__file__).parent / "data", n_train: int = 240, n_dev: int = 60, seed: int = 0) -> None:
+def main(out_dir: Path = Path(__file__).parent / "data", n_train: int = 160, n_dev: int = 40, seed: int = 0) -> None:
     rng = random.Random(seed)
     tweets = [make_tweet(rng, *TEMPLATES[i % len(TEMPLATES)], i) for i in range(n_train + n_dev)]
     rng.shuffle(tweets)

@@ -214,3 +214,4 @@ def test_import_does_not_import_openai():
 
     code = "import sys, spacy_cot_distill; assert 'openai' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+

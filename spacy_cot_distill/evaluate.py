@@ -1,0 +1,38 @@
+"""Scoring a pipeline on gold docs, text only, with per-type and per-label tables."""
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from wasabi import msg
+
+
+def evaluate(model: Union[str, Path], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:
+    """Run `model` on the texts of the gold docs in `data_path` and return the components' scores.
+
+    The predicted docs are made from the words alone: no knowledge, caption or image reaches the pipeline.
+    """
+    import spacy
+    from spacy.tokens import Doc, DocBin
+    from spacy.training import Example
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model)
+    gold = DocBin().from_disk(data_path).get_docs(nlp.vocab)
+    examples = [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace) for t in d]), d) for d in gold]
+    scores = nlp.evaluate(examples)
+    scores.pop("speed", None)
+    return {key: value for key, value in scores.items() if value is not None}
+
+
+def _table(per_key: Dict[str, Dict[str, float]], name: str) -> None:
+    rows = [(key, f"{v['p'] * 100:.2f}", f"{v['r'] * 100:.2f}", f"{v['f'] * 100:.2f}") for key, v in sorted(per_key.items())]
+    msg.table(rows, header=(name, "P", "R", "F"), aligns=("l", "r", "r", "r"))
+
+
+def print_scores(scores: Dict[str, Any]) -> None:
+    """Print the overall figures, then P/R/F per entity type and per relation label."""
+    overall = [(key, f"{value * 100:.2f}") for key, value in scores.items() if isinstance(value, float)]
+    msg.table(overall, header=("metric", "score"), aligns=("l", "r"))
+    for key, name in (("ents_per_type", "entity type"), ("rel_per_label", "relation")):
+        if scores.get(key):
+            _table(scores[key], name)

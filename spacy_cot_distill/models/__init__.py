@@ -1,0 +1,1 @@
+"""Torch parts: encoder loading and serialisation, prompt generator, heads, losses."""

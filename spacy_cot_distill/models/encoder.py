@@ -1,0 +1,124 @@
+"""A Hugging Face encoder inside a thinc model, serialised with the pipeline.
+
+The pretrained weights are read once, in `initialize`, from a hub name or a
+local directory. After that the encoder's config and tokenizer files travel in
+the model's bytes next to the weights, so a saved pipeline is rebuilt from
+what it stores and never looks at the original path (or the network) again.
+"""
+import tempfile
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Tuple
+
+import srsly
+import torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device
+
+# (encoder, tokenizer, nO) -> the task's torch module, which keeps them as `.encoder`, `.tokenizer`, `.nO`
+BuildModule = Callable[[Any, Any, int], torch.nn.Module]
+
+
+def load_pretrained(name_or_path: str, special_tokens: Iterable[str] = ()) -> Tuple[Any, Any]:
+    """Load (tokenizer, encoder) from a hub name or a local directory, adding special tokens."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    encoder = AutoModel.from_pretrained(str(name_or_path))
+    special_tokens = list(special_tokens)
+    if special_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": special_tokens})
+        encoder.resize_token_embeddings(len(tokenizer))
+    return tokenizer, encoder
+
+
+def encoder_files(tokenizer: Any, encoder: Any) -> Dict[str, bytes]:
+    """The encoder's config and tokenizer files (no weights), by file name."""
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        return {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+
+
+def encoder_from_files(files: Dict[str, bytes]) -> Tuple[Any, Any]:
+    """Rebuild (tokenizer, encoder with untrained weights) from `encoder_files` output."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+        tokenizer = AutoTokenizer.from_pretrained(tmp)
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(tmp))
+    return tokenizer, encoder
+
+
+def torch_module(model: Model) -> torch.nn.Module:
+    """The torch module inside a model made by `EncoderModel`."""
+    return model.layers[0].shims[0]._model
+
+
+def EncoderModel(
+    name: str,
+    encoder: str,
+    build: BuildModule,
+    special_tokens: Iterable[str] = (),
+) -> Model:
+    """A thinc model around `build(encoder, tokenizer, nO)`, loading `encoder` on initialize.
+
+    Its input is whatever the torch module's forward takes (one argument); its
+    output is the module's output, and its backprop takes the scalar loss tensor.
+    """
+    special_tokens = list(special_tokens)
+
+    def serialize(module: torch.nn.Module) -> bytes:
+        state = BytesIO()
+        torch.save(module.state_dict(), state)
+        msg = {
+            "nO": module.nO,
+            "encoder": encoder_files(module.tokenizer, module.encoder),
+            "state": state.getvalue(),
+        }
+        return srsly.msgpack_dumps(msg)
+
+    def deserialize(_old: Any, data: bytes, device: torch.device) -> torch.nn.Module:
+        msg = srsly.msgpack_loads(data)
+        tokenizer, hf_encoder = encoder_from_files(msg["encoder"])
+        module = build(hf_encoder, tokenizer, msg["nO"])
+        module.load_state_dict(torch.load(BytesIO(msg["state"]), map_location=device))
+        return module.to(device)
+
+    wrapper = PyTorchWrapper_v3(
+        torch.nn.Module(),  # replaced on initialize or from_bytes
+        convert_inputs=_convert_inputs,
+        convert_outputs=_convert_outputs,
+        serialize_model=serialize,
+        deserialize_model=deserialize,
+    )
+
+    def init(model: Model, X: Any = None, Y: Any = None) -> None:
+        tokenizer, hf_encoder = load_pretrained(encoder, special_tokens)
+        module = build(hf_encoder, tokenizer, model.get_dim("nO"))
+        shim = model.layers[0].shims[0]
+        shim._model = module.to(get_torch_default_device())
+
+    return Model(
+        name,
+        _forward,
+        init=init,
+        layers=[wrapper],
+        dims={"nO": None},
+        attrs={"encoder": encoder},
+    )
+
+
+def _forward(model: Model, X: Any, is_train: bool):
+    return model.layers[0](X, is_train)
+
+
+def _convert_inputs(model: Model, X: Any, is_train: bool):
+    return ArgsKwargs(args=(X,), kwargs={}), lambda dX: None
+
+
+def _convert_outputs(model: Model, inputs_outputs: Any, is_train: bool):
+    _, Y = inputs_outputs
+    # the caller computes the loss in torch and hands the loss tensor back
+    return Y, lambda loss: ArgsKwargs(args=((loss,),), kwargs={"grad_tensors": (torch.ones_like(loss),)})

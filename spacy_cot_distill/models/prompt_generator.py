@@ -1,0 +1,62 @@
+"""The conditional prompt generator G and an encoder that reads text in two views."""
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+
+class ConditionalPromptGenerator(nn.Module):
+    """G(x): `m` learned queries cross-attending over the input embeddings of x -> `m` soft prompts."""
+
+    def __init__(self, width: int, m: int, n_heads: int = 4, dropout: float = 0.1):
+        super().__init__()
+        if width % n_heads:
+            n_heads = 1
+        self.queries = nn.Parameter(torch.randn(m, width) * 0.02)
+        self.attention = nn.MultiheadAttention(width, n_heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(width)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(width, 2 * width), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * width, width)
+        )
+        self.out_norm = nn.LayerNorm(width)
+
+    def forward(self, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """embeddings [B, L, H], mask [B, L] (1 = real token) -> prompts [B, m, H]."""
+        queries = self.queries.unsqueeze(0).expand(embeddings.shape[0], -1, -1)
+        attended, _ = self.attention(queries, embeddings, embeddings, key_padding_mask=~mask.bool())
+        prompts = self.norm(queries + attended)
+        return self.out_norm(prompts + self.feed_forward(prompts))
+
+
+class PromptedEncoder(nn.Module):
+    """A Hugging Face encoder that reads either view of a text.
+
+    Teacher view: the token ids as given (text plus knowledge). Student view:
+    `G(x)`'s soft prompts prepended as `inputs_embeds` to the text's ids. Both
+    return hidden states aligned with `input_ids` (the prompt positions removed).
+    """
+
+    def __init__(self, encoder: Any, m: int, n_heads: int = 4):
+        super().__init__()
+        self.encoder = encoder
+        self.m = m
+        self.generator = ConditionalPromptGenerator(encoder.config.hidden_size, m, n_heads) if m else None
+
+    @property
+    def width(self) -> int:
+        return self.encoder.config.hidden_size
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompted: bool
+    ) -> torch.Tensor:
+        """input_ids, attention_mask [B, L] -> hidden states [B, L, H]."""
+        if not prompted or self.generator is None:
+            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        embeddings = self.encoder.get_input_embeddings()(input_ids)
+        prompts = self.generator(embeddings, attention_mask)
+        prompt_mask = attention_mask.new_ones(input_ids.shape[0], self.m)
+        output = self.encoder(
+            inputs_embeds=torch.cat([prompts, embeddings], dim=1),
+            attention_mask=torch.cat([prompt_mask, attention_mask], dim=1),
+        )
+        return output.last_hidden_state[:, self.m :]

@@ -1,0 +1,124 @@
+"""Batches of encoder inputs: texts split into windows, with or without knowledge appended.
+
+Generic over tasks: a "word" is whatever unit a head reads a vector for.
+"""
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+import torch
+
+
+@dataclass
+class ViewBatch:
+    """One view of a batch of texts, as padded windows, and where each word's sub-tokens are."""
+
+    input_ids: torch.Tensor  # [B, L]
+    attention_mask: torch.Tensor  # [B, L]
+    piece_index: torch.Tensor  # [P] flat index into B * L
+    piece_word: torch.Tensor  # [P] index of the word each sub-token belongs to
+    n_words: int
+    prompted: bool
+
+    def to(self, device: torch.device) -> "ViewBatch":
+        move = lambda t: t.to(device)  # noqa: E731
+        return ViewBatch(
+            move(self.input_ids), move(self.attention_mask), move(self.piece_index),
+            move(self.piece_word), self.n_words, self.prompted,
+        )
+
+
+def special_ids(tokenizer: Any) -> Tuple[int, int]:
+    """The (start, separator) token ids: [CLS]/[SEP] for BERT, <s>/</s> for MPNet or RoBERTa."""
+    start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    return start, sep
+
+
+def word_pieces(tokenizer: Any, words: Sequence[str]) -> List[List[int]]:
+    """Sub-token ids per word; a word the tokenizer drops entirely (e.g. a control character) becomes [UNK]."""
+    if not words:
+        return []
+    ids = tokenizer(list(words), add_special_tokens=False)["input_ids"]
+    return [pieces or [tokenizer.unk_token_id] for pieces in ids]
+
+
+def windows(pieces: Sequence[Sequence[int]], budget: int) -> List[Tuple[int, int]]:
+    """Split words into consecutive [start, end) ranges of at most `budget` sub-tokens each.
+
+    Every word lands in exactly one window; a single word longer than the
+    budget gets a window of its own (its sub-tokens are cut in `build_view`).
+    """
+    spans: List[Tuple[int, int]] = []
+    start, used = 0, 0
+    for i, word in enumerate(pieces):
+        if used and used + len(word) > budget:
+            spans.append((start, i))
+            start, used = i, 0
+        used += len(word)
+    if start < len(pieces):
+        spans.append((start, len(pieces)))
+    return spans
+
+
+def knowledge_ids(tokenizer: Any, segments: Sequence[str]) -> List[int]:
+    """The knowledge segments (caption, CoT dimensions) as ids, separated by the separator token."""
+    _, sep = special_ids(tokenizer)
+    ids: List[int] = []
+    for segment in segments:
+        if ids:
+            ids.append(sep)
+        ids.extend(tokenizer(segment, add_special_tokens=False)["input_ids"])
+    return ids
+
+
+def build_view(
+    tokenizer: Any,
+    texts: Sequence[Tuple[Sequence[Sequence[int]], Sequence[Tuple[int, int]], Optional[Sequence[int]]]],
+    max_length: int,
+    budget: int,
+    prompted: bool,
+    pooling: str,
+) -> ViewBatch:
+    """Pad the windows of several texts into one batch.
+
+    Each text is (sub-tokens per word, windows of at most `budget` sub-tokens,
+    knowledge ids or None). A window reads `start x sep`, plus `knowledge sep`
+    cut to whatever room `max_length` leaves: knowledge is truncated, the text
+    never is (only a lone word longer than `budget` keeps its first sub-tokens). `pooling` "first" points each
+    word at its first sub-token, "mean" at all of them.
+    """
+    start, sep = special_ids(tokenizer)
+    rows: List[List[int]] = []
+    positions: List[Tuple[int, int]] = []  # (row, position) of each pooled sub-token
+    piece_word: List[int] = []
+    word_offset = 0
+    for pieces, spans, knowledge in texts:
+        for w_start, w_end in spans:
+            row = [start]
+            for w in range(w_start, w_end):
+                word = pieces[w][: max(1, budget)]
+                for j in range(len(word) if pooling == "mean" else 1):
+                    positions.append((len(rows), len(row) + j))
+                    piece_word.append(word_offset + w)
+                row.extend(word)
+            row.append(sep)
+            room = max_length - len(row) - 1
+            if knowledge and room > 0:
+                row.extend(knowledge[:room])
+                row.append(sep)
+            rows.append(row)
+        word_offset += len(pieces)
+    length = max((len(row) for row in rows), default=0)
+    input_ids = torch.full((len(rows), length), tokenizer.pad_token_id or 0, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[i, : len(row)] = 1
+    return ViewBatch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        piece_index=torch.tensor([r * length + p for r, p in positions], dtype=torch.long),
+        piece_word=torch.tensor(piece_word, dtype=torch.long),
+        n_words=word_offset,
+        prompted=prompted,
+    )
