@@ -63,6 +63,21 @@ def test_config_adds_augmented_docs_of_chosen_kinds_to_train_only(tmp_path):
     assert [e.text for e in examples[2].reference.ents] == ["Kawhi"]
 
 
+def test_gold_preproc_sentences_of_augmented_docs_are_kept(tmp_path):
+    vocab = Vocab()
+    doc = Doc(vocab, words=["Kawhi", "wins", ".", "Boston", "cheers"], sent_starts=[True, False, False, True, False])
+    doc.ents = [Span(doc, 0, 1, label="PER"), Span(doc, 3, 4, label="LOC")]
+    doc._.augmented_from = {"doc_id": "a", "kind": "style"}
+    DocBin(docs=[doc], store_user_data=True).to_disk(tmp_path / "style.spacy")
+    config = load_config_from_str({"paths.train": write(tmp_path / "train.spacy", ["a"]),
+                                   "paths.dev": write(tmp_path / "dev.spacy", ["d"]),
+                                   "paths.augmented": [str(tmp_path / "style.spacy")]})
+    config["corpora"]["train"]["gold_preproc"] = True
+    corpora = registry.resolve(config["corpora"])
+    examples = list(corpora["train"](spacy.blank("en")))
+    assert [[e.text for e in eg.reference.ents] for eg in examples] == [["Kawhi"], ["Kawhi"], ["Boston"]]
+
+
 def test_a_docbin_that_augment_did_not_make_is_refused(tmp_path):
     config = load_config_from_str({"paths.train": write(tmp_path / "train.spacy", ["a"]),
                                    "paths.dev": write(tmp_path / "dev.spacy", ["d"]),
