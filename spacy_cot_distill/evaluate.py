@@ -18,7 +18,7 @@ def evaluate(model: Union[str, Path], data_path: Union[str, Path], gpu_id: int =
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     gold = DocBin().from_disk(data_path).get_docs(nlp.vocab)
-    examples = [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace) for t in d]), d) for d in gold]
+    examples = [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d) for d in gold]
     scores = nlp.evaluate(examples)
     scores.pop("speed", None)
     return {key: value for key, value in scores.items() if value is not None}
