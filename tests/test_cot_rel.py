@@ -25,6 +25,17 @@ TRAIN = [
 KNOWLEDGE = {"noun": "acme is a band", "sentence": "alice joined the band in paris"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """On a shared 2-core machine one thread trains the tiny model several times faster than two."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory):
     """A randomly initialised 2-layer BERT with a vocabulary of the test words, saved as a model directory."""
