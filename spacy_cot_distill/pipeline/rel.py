@@ -26,8 +26,9 @@ m = 8
 """
 )["model"]
 
-# candidate pairs per forward pass at inference
+# candidate pairs per forward pass at inference, and in training
 PREDICT_BATCH = 64
+TRAIN_CHUNK = 64
 
 
 @Language.factory(
@@ -264,21 +265,29 @@ class CotRel(TrainablePipe):
             return losses
         gold_ids = torch.tensor([index.get(label, 0) for label in gold], dtype=torch.long)
         distill = self.cfg["distill"]
-        inputs = self._inputs(pair_docs, knowledge_docs, pairs, teacher=distill, student=True)
         device = self._device()
-        outputs, backprop = self.model.begin_update(inputs.to(device))
-        loss = distillation_loss(
-            outputs[1] if distill else None,
-            outputs[0],
-            gold_ids.to(device),
-            mask.to(device),
-            self.cfg["alpha"],
-            self.cfg["temperature"],
-        )
-        backprop(loss)
+        n_rows = int(mask.sum())
+        total = 0.0
+        # chunks bound the memory when an upstream NER proposes many pairs; gradients add up until finish_update
+        for start in range(0, len(pairs), TRAIN_CHUNK):
+            chunk = slice(start, start + TRAIN_CHUNK)
+            if not bool(mask[chunk].any()):
+                continue
+            inputs = self._inputs(pair_docs[chunk], knowledge_docs[chunk], pairs[chunk], teacher=distill, student=True)
+            outputs, backprop = self.model.begin_update(inputs.to(device))
+            loss = distillation_loss(
+                outputs[1] if distill else None,
+                outputs[0],
+                gold_ids[chunk].to(device),
+                mask[chunk].to(device),
+                self.cfg["alpha"],
+                self.cfg["temperature"],
+            ) * (int(mask[chunk].sum()) / n_rows)
+            backprop(loss)
+            total += float(loss.detach())
         if sgd is not None:
             self.finish_update(sgd)
-        losses[self.name] += float(loss.detach())
+        losses[self.name] += total
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, None]:
