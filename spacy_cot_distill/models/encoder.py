@@ -14,7 +14,7 @@ import srsly
 import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device
 
-# (encoder, tokenizer, nO) -> the task's torch module; it must keep the tokenizer as `.tokenizer`
+# (encoder, tokenizer, nO) -> the task's torch module, which keeps them as `.encoder`, `.tokenizer`, `.nO`
 BuildModule = Callable[[Any, Any, int], torch.nn.Module]
 
 

