@@ -10,19 +10,15 @@ from spacy.training import Example
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.models.pair_views import fit_words, mark_pair
 from spacy_cot_distill.pipeline.rel_scorer import score_relations
-
-WORDS = (
-    "alice bob carol works for acme in paris london met at the cafe with dave "
-    "sister of mary lives joined band tour city knows friend is a and in"
-).split()
+from test_cot_ner import make_tiny_bert  # the ner tests' tiny random BERT
 
 TRAIN = [
-    ("Alice works for Acme in Paris", {(0, 1, 3, 4): "/per/org/member_of", (3, 4, 5, 6): "/org/loc/locate_at", (0, 1, 5, 6): "None"}),
-    ("Bob met Carol at the cafe", {(0, 1, 2, 3): "/per/per/peer", (0, 1, 5, 6): "None"}),
-    ("Dave lives in London", {(0, 1, 3, 4): "/per/loc/place_of_residence"}),
-    ("Mary joined Acme", {(0, 1, 2, 3): "/per/org/member_of"}),
+    ("John Smith went to New York today", {(0, 2, 4, 6): "/per/loc/place_of_residence", (4, 6, 0, 2): "None"}),
+    ("Obama said Apple is in London", {(0, 1, 2, 3): "/per/org/member_of", (2, 3, 5, 6): "/org/loc/locate_at", (0, 1, 5, 6): "None"}),
+    ("Mary visit Paris and Google !", {(0, 1, 4, 5): "/per/org/member_of", (2, 3, 4, 5): "None"}),
+    ("John said Mary is in Paris", {(0, 1, 2, 3): "/per/per/peer"}),
 ]
-KNOWLEDGE = {"noun": "acme is a band", "sentence": "alice joined the band in paris"}
+KNOWLEDGE = {"noun": "apple is a city", "sentence": "obama said people in london are about apple"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,21 +32,9 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory):
-    """A randomly initialised 2-layer BERT with a vocabulary of the test words, saved as a model directory."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(WORDS))]
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizer(str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
 def make_doc(nlp, text, relations=None, knowledge=True):
@@ -157,7 +141,7 @@ def test_inference_ignores_knowledge_unless_configured(trained):
     for doc in gold:
         plain = given_pairs(doc)
         known = given_pairs(doc)
-        known._.cot = {"noun": "dave knows mary", "sentence": "a city band tour"}
+        known._.cot = {"noun": "mary and john are people", "sentence": "a tweet about a photo"}
         assert nlp(plain)._.relations == nlp(known)._.relations
     rel.cfg["use_knowledge_at_inference"] = True
     rel.cfg["output_none"] = True
@@ -174,17 +158,17 @@ def test_inference_ignores_knowledge_unless_configured(trained):
 def test_docs_with_no_pairs_no_entities_or_one_entity(trained, tiny_encoder):
     nlp, _, _ = trained
     assert nlp("")._.relations == []
-    assert nlp("alice met bob")._.relations == []
+    assert nlp("john went to london")._.relations == []
     e2e = rel_nlp(tiny_encoder, candidates={"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 5})
     e2e.get_pipe("cot_rel").model = nlp.get_pipe("cot_rel").model
     e2e.get_pipe("cot_rel").cfg = dict(nlp.get_pipe("cot_rel").cfg)
-    none = e2e.make_doc("alice met bob")
-    one = e2e.make_doc("alice met bob")
+    none = e2e.make_doc("john went to london")
+    one = e2e.make_doc("john went to london")
     one.ents = [Span(one, 0, 1, label="ENT")]
     assert e2e(none)._.relations == [] and e2e(one)._.relations == []
     # an empty batch, and a training batch with nothing to learn, are no-ops
     assert list(e2e.pipe([])) == []
-    assert e2e.get_pipe("cot_rel").update([Example(e2e.make_doc("alice"), e2e.make_doc("alice"))]) == {"cot_rel": 0.0}
+    assert e2e.get_pipe("cot_rel").update([Example(e2e.make_doc("john"), e2e.make_doc("john"))]) == {"cot_rel": 0.0}
 
 
 def test_overlapping_head_and_tail(trained):
@@ -192,7 +176,7 @@ def test_overlapping_head_and_tail(trained):
     rel = nlp.get_pipe("cot_rel")
     rel.cfg["output_none"] = True
     try:
-        doc = nlp.make_doc("Alice works for Acme in Paris")
+        doc = nlp.make_doc("Obama said Apple is in London")
         doc._.relations = [{"head": [0, 2], "tail": [1, 3]}, {"head": [3, 4], "tail": [3, 4]}, {"head": [0, 6], "tail": [3, 4]}]
         out = nlp(doc)._.relations
         assert [(r["head"], r["tail"]) for r in out] == [([0, 2], [1, 3]), ([0, 6], [3, 4]), ([3, 4], [3, 4])]
@@ -203,7 +187,7 @@ def test_overlapping_head_and_tail(trained):
 
 def test_bad_pairs_are_reported_with_the_doc(trained):
     nlp, _, _ = trained
-    doc = nlp.make_doc("Alice works")
+    doc = nlp.make_doc("John said")
     doc._.doc_id = "tweet-7"
     doc._.relations = [{"head": [0, 1], "tail": [1, 5]}]
     with pytest.raises(ValueError, match="tweet-7.*outside its 2 tokens"):
@@ -216,7 +200,7 @@ def test_threshold_and_output_none(trained):
     rel.cfg["output_none"] = True
     try:
         out = nlp(given_pairs(gold[0]))._.relations
-        assert len(out) == 3 and {r["label"] for r in out} >= {"None"}
+        assert len(out) == 2 and {r["label"] for r in out} >= {"None"}
         rel.cfg["threshold"] = 1.0
         assert {r["label"] for r in nlp(given_pairs(gold[0]))._.relations} == {"None"}
     finally:
@@ -252,7 +236,7 @@ def test_scorer_counts_unproposed_gold_pairs_as_misses():
 def test_labels_unseen_at_training(trained):
     nlp, _, _ = trained
     rel = nlp.get_pipe("cot_rel")
-    reference = make_doc(nlp, "Mary knows Dave", {(0, 1, 2, 3): "/per/per/couple"})
+    reference = make_doc(nlp, "Mary visit John", {(0, 1, 2, 3): "/per/per/couple"})
     assert "/per/per/couple" not in rel.labels
     before = [p.detach().clone() for p in rel.model.layers[0].shims[0]._model.parameters()]
     # an unseen gold label carries no loss and is scored as a miss
@@ -294,8 +278,8 @@ def test_cot_ner_then_cot_rel_on_raw_text(tiny_encoder):
     gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
     train(nlp, examples, 80, annotates=["cot_ner"])
-    doc = nlp("Alice works for Acme in Paris")
-    assert [(e.start, e.end) for e in doc.ents] == [(0, 1), (3, 4), (5, 6)]
-    assert {("/per/org/member_of", (0, 1), (3, 4)), ("/org/loc/locate_at", (3, 4), (5, 6))} <= {
+    doc = nlp("Obama said Apple is in London")
+    assert [(e.start, e.end) for e in doc.ents] == [(0, 1), (2, 3), (5, 6)]
+    assert {("/per/org/member_of", (0, 1), (2, 3)), ("/org/loc/locate_at", (2, 3), (5, 6))} <= {
         (r["label"], tuple(r["head"]), tuple(r["tail"])) for r in doc._.relations
     }
