@@ -1,6 +1,7 @@
 """cot_rel: training, serialisation, text-only inference, candidates, the scorer, and cot_ner + cot_rel end to end."""
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -11,6 +12,8 @@ import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.models.pair_views import fit_words, mark_pair
 from spacy_cot_distill.pipeline.rel_scorer import score_relations
 from test_cot_ner import make_tiny_bert  # the ner tests' tiny random BERT
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TRAIN = [
     ("John Smith went to New York today", {(0, 2, 4, 6): "/per/loc/place_of_residence", (4, 6, 0, 2): "None"}),
@@ -283,3 +286,27 @@ def test_cot_ner_then_cot_rel_on_raw_text(tiny_encoder):
     assert {("/per/org/member_of", (0, 1), (2, 3)), ("/org/loc/locate_at", (2, 3), (5, 6))} <= {
         (r["label"], tuple(r["head"]), tuple(r["tail"])) for r in doc._.relations
     }
+
+
+def test_configs_train_with_spacy_train(tiny_encoder, tmp_path):
+    """configs/cot_rel.cfg, baseline_rel.cfg and cot_ner_rel.cfg train with plain `spacy train` (a few steps)."""
+    from spacy.cli.train import train as spacy_train
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    docs = [make_doc(nlp, text, rels) for text, rels in TRAIN]
+    for doc in docs:  # MNRE's layout: entities as a span group, not doc.ents
+        doc.spans["entities"] = list(doc.ents)
+        doc.ents = []
+    corpus = tmp_path / "train.spacy"
+    DocBin(docs=docs, store_user_data=True).to_disk(corpus)
+    for config in ("cot_rel.cfg", "baseline_rel.cfg", "cot_ner_rel.cfg"):
+        out = tmp_path / config
+        overrides = {
+            "paths.train": str(corpus), "paths.dev": str(corpus), "paths.encoder": str(tiny_encoder),
+            "training.max_steps": 4, "training.eval_frequency": 2,
+        }
+        spacy_train(ROOT / "configs" / config, out, overrides=overrides)  # what `spacy train` runs
+        loaded = spacy.load(out / "model-last")
+        assert "rel_micro_f" in loaded.meta["performance"]
+        assert loaded.get_pipe("cot_rel").labels[0] == "None"
