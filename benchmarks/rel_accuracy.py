@@ -44,6 +44,8 @@ def train(name: str, args: argparse.Namespace) -> float:
         "--training.max_steps", str(args.steps), "--training.eval_frequency", str(args.steps),
         "--training.optimizer.learn_rate.warmup_steps", str(max(1, args.steps // 10)),
         "--training.batcher.size", str(args.batch_words),
+        "--training.optimizer.learn_rate.initial_rate", str(args.learn_rate),
+        "--components.cot_rel.max_length", str(args.max_length),
         "--corpora.train.limit", str(args.train_limit),
         # the dev figures reported here come from evaluate() below, on all of dev
         "--corpora.dev.limit", "50",
@@ -72,6 +74,8 @@ def main() -> None:
     parser.add_argument("--encoder", default=None, help="hub name or model directory (default: all-MiniLM-L6-v2 from PyPI)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-words", type=int, default=500)
+    parser.add_argument("--learn-rate", type=float, default=1e-4)
+    parser.add_argument("--max-length", type=int, default=128, help="sub-tokens per encoder input (teacher view incl. knowledge)")
     parser.add_argument("--train-limit", type=int, default=0, help="train sentences to read (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
@@ -91,7 +95,10 @@ def main() -> None:
         "teacher view, knowledge at inference": evaluate(args.out / "distilled" / "model-last", args.dev, knowledge=True),
     }
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {args.threads}")
-    print(f"budget: {args.steps} steps x {args.batch_words} words/batch, train limit {args.train_limit or 'all'}, seed {args.seed}")
+    print(
+        f"budget: {args.steps} steps x {args.batch_words} words/batch, lr {args.learn_rate}, max_length {args.max_length}, "
+        f"train limit {args.train_limit or 'all'}, seed {args.seed}"
+    )
     print(f"training seconds: {json.dumps({k: round(v) for k, v in seconds.items()})}")
     print(f"{'row':40} {'P':>6} {'R':>6} {'F1':>6} {'acc':>6} {'pairs':>6}")
     for name, s in rows.items():
