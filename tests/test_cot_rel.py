@@ -121,6 +121,12 @@ def test_overfit_save_load_same_predictions(trained, tmp_path):
     for doc in gold:
         a, b = nlp(given_pairs(doc)), loaded(given_pairs(doc))
         assert a._.relations == pytest.approx(b._.relations)
+    # settings given at load time win over the saved ones
+    switched = spacy.load(tmp_path / "pipeline", config={"components": {"cot_rel": {"use_knowledge_at_inference": True}}})
+    assert switched.get_pipe("cot_rel").cfg["use_knowledge_at_inference"] is True
+    assert switched.get_pipe("cot_rel").labels == nlp.get_pipe("cot_rel").labels
+    restored = rel_nlp(tmp_path / "unused", threshold=1.0).from_bytes(nlp.to_bytes())
+    assert restored.get_pipe("cot_rel").cfg["threshold"] == 1.0
 
 
 def test_serialisation_without_the_encoder_directory(tiny_encoder, tmp_path):

@@ -290,6 +290,20 @@ class CotRel(TrainablePipe):
         losses[self.name] += total
         return losses
 
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "CotRel":
+        """Load labels and weights; the settings of the config in force win over the saved copy."""
+        settings = {key: value for key, value in self.cfg.items() if key != "labels"}
+        super().from_disk(path, exclude=exclude)
+        self.cfg.update(settings)  # so that spacy.load(..., config=...) overrides take effect
+        return self
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CotRel":
+        """Load labels and weights; the settings of the config in force win over the saved copy."""
+        settings = {key: value for key, value in self.cfg.items() if key != "labels"}
+        super().from_bytes(bytes_data, exclude=exclude)
+        self.cfg.update(settings)
+        return self
+
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, None]:
         """Not used: `update` computes the loss in torch (see `distillation_loss`)."""
         raise NotImplementedError("cot_rel computes its loss inside update()")
