@@ -1,0 +1,62 @@
+"""Candidate head/tail pairs for `cot_rel`, as registered, configurable functions."""
+from typing import Callable, List, Optional, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+
+Span = Tuple[int, int]
+Pair = Tuple[Span, Span]
+Candidates = Callable[[Doc], List[Pair]]
+
+
+@registry.misc("spacy_cot_distill.GoldPairs.v1")
+def gold_pairs() -> Candidates:
+    """The head/tail pairs listed in doc._.relations, labels ignored (MNRE's protocol: classify given pairs)."""
+
+    def candidates(doc: Doc) -> List[Pair]:
+        pairs: List[Pair] = []
+        for i, relation in enumerate(doc._.relations):
+            try:
+                head, tail = tuple(relation["head"]), tuple(relation["tail"])
+            except (KeyError, TypeError):
+                raise ValueError(
+                    f"doc {doc._.doc_id!r}: doc._.relations[{i}] needs 'head' and 'tail' as [start, end]"
+                ) from None
+            for span in (head, tail):
+                if len(span) != 2 or not 0 <= span[0] < span[1] <= len(doc):
+                    raise ValueError(
+                        f"doc {doc._.doc_id!r}: doc._.relations[{i}] has span {list(span)} outside its {len(doc)} tokens"
+                    )
+            pair = (head, tail)
+            if pair not in pairs:
+                pairs.append(pair)
+        return pairs
+
+    return candidates
+
+
+@registry.misc("spacy_cot_distill.EntityPairs.v1")
+def entity_pairs(max_distance: int = 20) -> Candidates:
+    """Every ordered pair of distinct doc.ents with at most `max_distance` tokens between them (end to end, after NER)."""
+    if max_distance < 0:
+        raise ValueError(f"max_distance must be 0 or more, not {max_distance}")
+
+    def candidates(doc: Doc) -> List[Pair]:
+        ents = [(ent.start, ent.end) for ent in doc.ents]
+        return [
+            (head, tail)
+            for head in ents
+            for tail in ents
+            if head != tail and max(head[0], tail[0]) - min(head[1], tail[1]) <= max_distance
+        ]
+
+    return candidates
+
+
+def align_span(source: Doc, span: Span, target: Doc) -> Optional[Span]:
+    """`span` of `source` as token offsets of `target` (same text, maybe other tokens); None if no token boundary fits."""
+    if len(source) == len(target) and all(a.idx == b.idx and len(a) == len(b) for a, b in zip(source, target)):
+        return tuple(span)
+    chars = source[span[0] : span[1]]
+    aligned = target.char_span(chars.start_char, chars.end_char)
+    return (aligned.start, aligned.end) if aligned is not None else None

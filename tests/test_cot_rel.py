@@ -1,0 +1,318 @@
+"""cot_rel: training, serialisation, text-only inference, candidates, the scorer, and cot_ner + cot_rel end to end."""
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+import spacy_cot_distill  # noqa: F401  (doc extensions)
+from spacy_cot_distill.models.pair_views import fit_words, mark_pair
+from spacy_cot_distill.pipeline.rel_scorer import score_relations
+from test_cot_ner import make_tiny_bert  # the ner tests' tiny random BERT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TRAIN = [
+    ("John Smith went to New York today", {(0, 2, 4, 6): "/per/loc/place_of_residence", (4, 6, 0, 2): "None"}),
+    ("Obama said Apple is in London", {(0, 1, 2, 3): "/per/org/member_of", (2, 3, 5, 6): "/org/loc/locate_at", (0, 1, 5, 6): "None"}),
+    ("Mary visit Paris and Google !", {(0, 1, 4, 5): "/per/org/member_of", (2, 3, 4, 5): "None"}),
+    ("John said Mary is in Paris", {(0, 1, 2, 3): "/per/per/peer"}),
+]
+KNOWLEDGE = {"noun": "apple is a city", "sentence": "obama said people in london are about apple"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """On a shared 2-core machine one thread trains the tiny model several times faster than two."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+def make_doc(nlp, text, relations=None, knowledge=True):
+    doc = nlp.make_doc(text)
+    if relations:
+        doc._.relations = [
+            {"head": [h0, h1], "tail": [t0, t1], "label": label, "score": 1.0}
+            for (h0, h1, t0, t1), label in relations.items()
+        ]
+        spans = {(h0, h1) for h0, h1, _, _ in relations} | {(t0, t1) for _, _, t0, t1 in relations}
+        doc.ents = [Span(doc, s, e, label="ENT") for s, e in sorted(spans)]
+    if knowledge:
+        doc._.cot = dict(KNOWLEDGE)
+    return doc
+
+
+def given_pairs(doc):
+    """The doc as a user hands it to a GoldPairs pipeline: words and unlabelled pairs."""
+    predicted = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+    predicted._.relations = [{"head": r["head"], "tail": r["tail"]} for r in doc._.relations]
+    return predicted
+
+
+def rel_nlp(encoder, **cfg):
+    nlp = spacy.blank("en")
+    config = {"model": {"encoder": str(encoder), "m": 2, "n_heads": 2, "dropout": 0.0}, "max_length": 32}
+    config.update(cfg)
+    nlp.add_pipe("cot_rel", config=config)
+    return nlp
+
+
+def train(nlp, examples, steps, annotates=()):
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 5e-3
+    for _ in range(steps):
+        losses = nlp.update(examples, sgd=optimizer, annotates=list(annotates))
+    return losses
+
+
+def relation_set(doc):
+    return {(tuple(r["head"]), tuple(r["tail"]), r["label"]) for r in doc._.relations}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_encoder):
+    nlp = rel_nlp(tiny_encoder)
+    gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
+    examples = [Example(given_pairs(doc), doc) for doc in gold]
+    losses = train(nlp, examples, 60)
+    return nlp, gold, losses
+
+
+def test_mark_pair_marks_overlapping_and_identical_spans():
+    pieces = [[10], [11], [12]]
+    markers = (1, 2, 3, 4)
+    words, h, t, marker_words = mark_pair(pieces, (0, 2), (1, 2), markers)
+    assert words == [[1], [10], [3], [11], [4], [2], [12]]
+    assert (h, t) == (0, 2) and marker_words == [0, 2, 4, 5]
+    words, h, t, _ = mark_pair(pieces, (1, 2), (1, 2), markers)
+    assert words == [[10], [1], [3], [11], [4], [2], [12]]
+    assert (h, t) == (1, 2)
+
+
+def test_fit_words_keeps_markers_and_drops_the_farthest_words():
+    words = [[5], [1], [6, 6], [2], [7], [3], [8], [4], [9, 9, 9]]
+    kept = fit_words(words, keep=[1, 3, 5, 7], anchors=(1, 5), budget=8)
+    assert kept == [0, 1, 2, 3, 4, 5, 7]
+    assert fit_words(words, keep=[1, 3, 5, 7], anchors=(1, 5), budget=100) == list(range(9))
+
+
+def test_overfit_save_load_same_predictions(trained, tmp_path):
+    nlp, gold, losses = trained
+    assert losses["cot_rel"] < 0.1
+    for doc in gold:
+        predicted = nlp(given_pairs(doc))
+        expected = {(tuple(r["head"]), tuple(r["tail"]), r["label"]) for r in doc._.relations if r["label"] != "None"}
+        assert relation_set(predicted) == expected
+        assert all(0.0 < r["score"] <= 1.0 for r in predicted._.relations)
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    for doc in gold:
+        a, b = nlp(given_pairs(doc)), loaded(given_pairs(doc))
+        assert a._.relations == pytest.approx(b._.relations)
+    # settings given at load time win over the saved ones
+    switched = spacy.load(tmp_path / "pipeline", config={"components": {"cot_rel": {"use_knowledge_at_inference": True}}})
+    assert switched.get_pipe("cot_rel").cfg["use_knowledge_at_inference"] is True
+    assert switched.get_pipe("cot_rel").labels == nlp.get_pipe("cot_rel").labels
+    restored = rel_nlp(tmp_path / "unused", threshold=1.0).from_bytes(nlp.to_bytes())
+    assert restored.get_pipe("cot_rel").cfg["threshold"] == 1.0
+
+
+def test_serialisation_without_the_encoder_directory(tiny_encoder, tmp_path):
+    encoder = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder, encoder)
+    nlp = rel_nlp(encoder)
+    gold = [make_doc(nlp, text, rels) for text, rels in TRAIN[:2]]
+    train(nlp, [Example(given_pairs(doc), doc) for doc in gold], 2)
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(encoder)
+    shutil.move(str(tmp_path / "pipeline"), str(tmp_path / "moved"))
+    loaded = spacy.load(tmp_path / "moved")
+    for doc in gold:
+        assert loaded(given_pairs(doc))._.relations == pytest.approx(nlp(given_pairs(doc))._.relations)
+    assert "openai" not in sys.modules
+
+
+def test_inference_ignores_knowledge_unless_configured(trained):
+    nlp, gold, _ = trained
+    rel = nlp.get_pipe("cot_rel")
+    for doc in gold:
+        plain = given_pairs(doc)
+        known = given_pairs(doc)
+        known._.cot = {"noun": "mary and john are people", "sentence": "a tweet about a photo"}
+        assert nlp(plain)._.relations == nlp(known)._.relations
+    rel.cfg["use_knowledge_at_inference"] = True
+    rel.cfg["output_none"] = True
+    try:
+        plain, known = given_pairs(gold[0]), given_pairs(gold[0])
+        known._.cot = dict(KNOWLEDGE)
+        scores = lambda d: [r["score"] for r in nlp(d)._.relations]  # noqa: E731
+        assert scores(plain) != pytest.approx(scores(known))
+    finally:
+        rel.cfg["use_knowledge_at_inference"] = False
+        rel.cfg["output_none"] = False
+
+
+def test_docs_with_no_pairs_no_entities_or_one_entity(trained, tiny_encoder):
+    nlp, _, _ = trained
+    assert nlp("")._.relations == []
+    assert nlp("john went to london")._.relations == []
+    e2e = rel_nlp(tiny_encoder, candidates={"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 5})
+    e2e.get_pipe("cot_rel").model = nlp.get_pipe("cot_rel").model
+    e2e.get_pipe("cot_rel").cfg = dict(nlp.get_pipe("cot_rel").cfg)
+    none = e2e.make_doc("john went to london")
+    one = e2e.make_doc("john went to london")
+    one.ents = [Span(one, 0, 1, label="ENT")]
+    assert e2e(none)._.relations == [] and e2e(one)._.relations == []
+    # an empty batch, and a training batch with nothing to learn, are no-ops
+    assert list(e2e.pipe([])) == []
+    assert e2e.get_pipe("cot_rel").update([Example(e2e.make_doc("john"), e2e.make_doc("john"))]) == {"cot_rel": 0.0}
+
+
+def test_overlapping_head_and_tail(trained):
+    nlp, _, _ = trained
+    rel = nlp.get_pipe("cot_rel")
+    rel.cfg["output_none"] = True
+    try:
+        doc = nlp.make_doc("Obama said Apple is in London")
+        doc._.relations = [{"head": [0, 2], "tail": [1, 3]}, {"head": [3, 4], "tail": [3, 4]}, {"head": [0, 6], "tail": [3, 4]}]
+        out = nlp(doc)._.relations
+        assert [(r["head"], r["tail"]) for r in out] == [([0, 2], [1, 3]), ([0, 6], [3, 4]), ([3, 4], [3, 4])]
+        assert all(r["label"] in rel.labels for r in out)
+    finally:
+        rel.cfg["output_none"] = False
+
+
+def test_bad_pairs_are_reported_with_the_doc(trained):
+    nlp, _, _ = trained
+    doc = nlp.make_doc("John said")
+    doc._.doc_id = "tweet-7"
+    doc._.relations = [{"head": [0, 1], "tail": [1, 5]}]
+    with pytest.raises(ValueError, match="tweet-7.*outside its 2 tokens"):
+        nlp(doc)
+
+
+def test_threshold_and_output_none(trained):
+    nlp, gold, _ = trained
+    rel = nlp.get_pipe("cot_rel")
+    rel.cfg["output_none"] = True
+    try:
+        out = nlp(given_pairs(gold[0]))._.relations
+        assert len(out) == 2 and {r["label"] for r in out} >= {"None"}
+        rel.cfg["threshold"] = 1.0
+        assert {r["label"] for r in nlp(given_pairs(gold[0]))._.relations} == {"None"}
+    finally:
+        rel.cfg["output_none"] = False
+        rel.cfg["threshold"] = 0.0
+    assert all(r["label"] != "None" for r in nlp(given_pairs(gold[0]))._.relations)
+
+
+def test_scorer_counts_unproposed_gold_pairs_as_misses():
+    nlp = spacy.blank("en")
+    reference = make_doc(nlp, "Alice works for Acme in Paris", {
+        (0, 1, 3, 4): "/per/org/member_of", (3, 4, 5, 6): "/org/loc/locate_at", (0, 1, 5, 6): "None",
+    })
+    predicted = nlp.make_doc("Alice works for Acme in Paris")
+    # one right, one pair never proposed, one false alarm on a gold None pair
+    predicted._.relations = [
+        {"head": [0, 1], "tail": [3, 4], "label": "/per/org/member_of", "score": 0.9},
+        {"head": [0, 1], "tail": [5, 6], "label": "/per/loc/place_of_residence", "score": 0.8},
+    ]
+    scores = score_relations([Example(predicted, reference)])
+    assert scores["rel_micro_p"] == pytest.approx(0.5)
+    assert scores["rel_micro_r"] == pytest.approx(0.5)
+    assert scores["rel_micro_f"] == pytest.approx(0.5)
+    assert scores["rel_per_label"]["/per/org/member_of"] == {"p": 1.0, "r": 1.0, "f": 1.0}
+    assert scores["rel_per_label"]["/org/loc/locate_at"] == {"p": 0.0, "r": 0.0, "f": 0.0}
+    assert scores["rel_per_label"]["/per/loc/place_of_residence"]["p"] == 0.0
+    assert "None" not in scores["rel_per_label"]
+    assert scores["rel_acc"] == pytest.approx(1 / 3)
+    empty = score_relations([Example(nlp.make_doc("Alice works for Acme in Paris"), reference)])
+    assert empty["rel_micro_r"] == 0.0 and empty["rel_acc"] == pytest.approx(1 / 3)
+
+
+def test_labels_unseen_at_training(trained):
+    nlp, _, _ = trained
+    rel = nlp.get_pipe("cot_rel")
+    reference = make_doc(nlp, "Mary visit John", {(0, 1, 2, 3): "/per/per/couple"})
+    assert "/per/per/couple" not in rel.labels
+    before = [p.detach().clone() for p in rel.model.layers[0].shims[0]._model.parameters()]
+    # an unseen gold label carries no loss and is scored as a miss
+    assert rel.update([Example(given_pairs(reference), reference)]) == {"cot_rel": 0.0}
+    after = list(rel.model.layers[0].shims[0]._model.parameters())
+    assert all(bool((a == b).all()) for a, b in zip(before, after))
+    scores = nlp.evaluate([Example(given_pairs(reference), reference)])
+    assert scores["rel_micro_r"] == 0.0
+    assert scores["rel_per_label"]["/per/per/couple"]["r"] == 0.0
+
+
+def test_pairs_corpus_hands_unlabelled_pairs_to_predicted_docs(trained, tmp_path):
+    from spacy.tokens import DocBin
+
+    from spacy_cot_distill.pipeline.rel_corpus import create_pairs_corpus
+
+    nlp, gold, _ = trained
+    DocBin(docs=gold, store_user_data=True).to_disk(tmp_path / "dev.spacy")
+    examples = list(create_pairs_corpus(tmp_path / "dev.spacy")(nlp))
+    assert [len(eg.predicted._.relations) for eg in examples] == [len(doc._.relations) for doc in gold]
+    assert all("label" not in r for eg in examples for r in eg.predicted._.relations)
+    assert all(eg.predicted._.cot == {} for eg in examples)
+    scores = nlp.evaluate(examples)
+    assert scores["rel_micro_f"] == pytest.approx(1.0) and scores["rel_acc"] == pytest.approx(1.0)
+
+
+def test_cot_ner_then_cot_rel_on_raw_text(tiny_encoder):
+    nlp = spacy.blank("en")
+    model = {"encoder": str(tiny_encoder), "m": 2, "n_heads": 2, "dropout": 0.0}
+    nlp.add_pipe("cot_ner", config={"model": model, "max_length": 32})
+    nlp.add_pipe(
+        "cot_rel",
+        config={
+            "model": model,
+            "max_length": 32,
+            "candidates": {"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 10},
+        },
+    )
+    gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold]
+    train(nlp, examples, 80, annotates=["cot_ner"])
+    doc = nlp("Obama said Apple is in London")
+    assert [(e.start, e.end) for e in doc.ents] == [(0, 1), (2, 3), (5, 6)]
+    assert {("/per/org/member_of", (0, 1), (2, 3)), ("/org/loc/locate_at", (2, 3), (5, 6))} <= {
+        (r["label"], tuple(r["head"]), tuple(r["tail"])) for r in doc._.relations
+    }
+
+
+def test_configs_train_with_spacy_train(tiny_encoder, tmp_path):
+    """configs/cot_rel.cfg, baseline_rel.cfg and cot_ner_rel.cfg train with plain `spacy train` (a few steps)."""
+    from spacy.cli.train import train as spacy_train
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    docs = [make_doc(nlp, text, rels) for text, rels in TRAIN]
+    for doc in docs:  # MNRE's layout: entities as a span group, not doc.ents
+        doc.spans["entities"] = list(doc.ents)
+        doc.ents = []
+    corpus = tmp_path / "train.spacy"
+    DocBin(docs=docs, store_user_data=True).to_disk(corpus)
+    for config in ("cot_rel.cfg", "baseline_rel.cfg", "cot_ner_rel.cfg"):
+        out = tmp_path / config
+        overrides = {
+            "paths.train": str(corpus), "paths.dev": str(corpus), "paths.encoder": str(tiny_encoder),
+            "training.max_steps": 4, "training.eval_frequency": 2,
+        }
+        spacy_train(ROOT / "configs" / config, out, overrides=overrides)  # what `spacy train` runs
+        loaded = spacy.load(out / "model-last")
+        assert "rel_micro_f" in loaded.meta["performance"]
+        assert loaded.get_pipe("cot_rel").labels[0] == "None"
