@@ -277,3 +277,13 @@ def test_trains_with_all_minilm_l6_v2():
     assert losses[-1] < losses[0] / 2
     doc = nlp(TRAIN[1][0])
     assert len(doc) == 6 and valid_bio([t.ent_iob_ + ("-" + t.ent_type_ if t.ent_type_ else "") for t in doc])
+
+
+def test_load_time_settings_override_the_saved_ones(trained, tmp_path):
+    """spacy.load(..., config=...) settings win over the saved component settings."""
+    nlp = trained[0]
+    nlp.to_disk(tmp_path / "pipeline")
+    override = {"components": {"cot_ner": {"use_knowledge_at_inference": True}}}
+    loaded = spacy.load(tmp_path / "pipeline", config=override)
+    assert loaded.get_pipe("cot_ner").cfg["use_knowledge_at_inference"] is True
+    assert loaded.get_pipe("cot_ner").labels == nlp.get_pipe("cot_ner").labels

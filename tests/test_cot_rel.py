@@ -108,6 +108,13 @@ def test_fit_words_keeps_markers_and_drops_the_farthest_words():
     assert fit_words(words, keep=[1, 3, 5, 7], anchors=(1, 5), budget=100) == list(range(9))
 
 
+def assert_same_relations(a, b):
+    """Same pairs and labels in the same order, scores equal up to float noise."""
+    strip = lambda rels: [{k: v for k, v in r.items() if k != "score"} for r in rels]  # noqa: E731
+    assert strip(a) == strip(b)
+    assert [r["score"] for r in a] == pytest.approx([r["score"] for r in b])
+
+
 def test_overfit_save_load_same_predictions(trained, tmp_path):
     nlp, gold, losses = trained
     assert losses["cot_rel"] < 0.1
@@ -120,7 +127,7 @@ def test_overfit_save_load_same_predictions(trained, tmp_path):
     loaded = spacy.load(tmp_path / "pipeline")
     for doc in gold:
         a, b = nlp(given_pairs(doc)), loaded(given_pairs(doc))
-        assert a._.relations == pytest.approx(b._.relations)
+        assert_same_relations(a._.relations, b._.relations)
     # settings given at load time win over the saved ones
     switched = spacy.load(tmp_path / "pipeline", config={"components": {"cot_rel": {"use_knowledge_at_inference": True}}})
     assert switched.get_pipe("cot_rel").cfg["use_knowledge_at_inference"] is True
@@ -140,7 +147,7 @@ def test_serialisation_without_the_encoder_directory(tiny_encoder, tmp_path):
     shutil.move(str(tmp_path / "pipeline"), str(tmp_path / "moved"))
     loaded = spacy.load(tmp_path / "moved")
     for doc in gold:
-        assert loaded(given_pairs(doc))._.relations == pytest.approx(nlp(given_pairs(doc))._.relations)
+        assert_same_relations(loaded(given_pairs(doc))._.relations, nlp(given_pairs(doc))._.relations)
     assert "openai" not in sys.modules
 
 

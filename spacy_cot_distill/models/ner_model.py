@@ -1,5 +1,5 @@
 """The NER network: word vectors from a (prompted) encoder, casing features, a BIO head."""
-from typing import Any, List, Optional
+from typing import Any, List
 
 import torch
 from spacy.util import registry

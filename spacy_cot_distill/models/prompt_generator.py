@@ -1,5 +1,5 @@
 """The conditional prompt generator G and an encoder that reads text in two views."""
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn

@@ -4,7 +4,6 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy
 import torch
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
@@ -15,6 +14,7 @@ from ..models.distill import distillation_loss
 from ..models.encoder import torch_module
 from ..models.ner_model import NerInputs
 from ..models.views import build_view, knowledge_ids, windows, word_pieces
+from .distill_pipe import DistillationPipe
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -75,7 +75,7 @@ def make_cot_ner(
     )
 
 
-class CotNER(TrainablePipe):
+class CotNER(DistillationPipe):
     """Named entities from the student view (soft prompts + text) of an encoder distilled from CoT knowledge.
 
     Training reads each example's text twice: the teacher view adds the image
@@ -102,10 +102,7 @@ class CotNER(TrainablePipe):
         use_knowledge_at_inference: bool = False,
         scorer: Optional[Callable] = None,
     ):
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], not {alpha}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
+        self.check_settings(alpha, temperature)
         if max_length <= model.attrs["m"] + 3:
             raise ValueError(f"max_length ({max_length}) leaves no room for text after {model.attrs['m']} prompts")
         self.vocab = vocab
@@ -155,13 +152,6 @@ class CotNER(TrainablePipe):
         self.cfg["labels"] = sorted(labels)
         self.model.set_dim("nO", len(self.tags), force=True)
         self.model.initialize()
-
-    def knowledge(self, doc: Doc) -> List[str]:
-        """The teacher's extra text for a doc: its caption, then the configured CoT dimensions."""
-        segments = [doc._.caption] if self.cfg["use_caption"] and doc._.caption else []
-        cot = doc._.cot
-        dims = self.cfg["dims"] if self.cfg["dims"] is not None else sorted(cot)
-        return segments + [cot[dim] for dim in dims if cot.get(dim)]
 
     def predict(self, docs: Iterable[Doc]) -> List[List[int]]:
         """Best valid BIO tag ids per token of each doc."""
@@ -228,14 +218,6 @@ class CotNER(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += float(loss.detach())
         return losses
-
-    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, None]:
-        """Not used: `update` computes the loss in torch (see `distillation_loss`)."""
-        raise NotImplementedError("cot_ner computes its loss inside update()")
-
-    def _device(self) -> torch.device:
-        parameter = next(torch_module(self.model).parameters(), None)
-        return parameter.device if parameter is not None else torch.device("cpu")
 
     def _inputs(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], *, teacher: bool, student: bool) -> NerInputs:
         """The student view (prompts + text) and/or the teacher view (text + knowledge) of docs."""

@@ -4,7 +4,6 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy
 import torch
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
@@ -15,6 +14,7 @@ from ..models.encoder import torch_module
 from ..models.pair_views import build_pair_view
 from ..models.rel_model import RelInputs
 from ..models.views import knowledge_ids, word_pieces
+from .distill_pipe import DistillationPipe
 from .pairs import Candidates, Pair, align_span
 
 DEFAULT_MODEL = Config().from_str(
@@ -94,7 +94,7 @@ def make_cot_rel(
     )
 
 
-class CotRel(TrainablePipe):
+class CotRel(DistillationPipe):
     """Relations between candidate pairs, from the student view (soft prompts + marked text) of a distilled encoder.
 
     Each candidate pair is one encoder input, its head and tail marked; the two
@@ -135,10 +135,7 @@ class CotRel(TrainablePipe):
         use_knowledge_at_inference: bool = False,
         scorer: Optional[Callable] = None,
     ):
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], not {alpha}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
+        self.check_settings(alpha, temperature)
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], not {threshold}")
         if max_length < model.attrs["m"] + 2 + 4:
@@ -194,13 +191,6 @@ class CotRel(TrainablePipe):
             raise ValueError("cot_rel found no relation labels: give labels or examples with labelled doc._.relations")
         self.model.set_dim("nO", len(self.labels), force=True)
         self.model.initialize()
-
-    def knowledge(self, doc: Doc) -> List[str]:
-        """The teacher's extra text for a doc: its caption, then the configured CoT dimensions."""
-        segments = [doc._.caption] if self.cfg["use_caption"] and doc._.caption else []
-        cot = doc._.cot
-        dims = self.cfg["dims"] if self.cfg["dims"] is not None else sorted(cot)
-        return segments + [cot[dim] for dim in dims if cot.get(dim)]
 
     def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[Pair, numpy.ndarray]]]:
         """Each doc's candidate pairs with their label probabilities."""
@@ -290,24 +280,6 @@ class CotRel(TrainablePipe):
         losses[self.name] += total
         return losses
 
-    def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "CotRel":
-        """Load labels and weights; the settings of the config in force win over the saved copy."""
-        settings = {key: value for key, value in self.cfg.items() if key != "labels"}
-        super().from_disk(path, exclude=exclude)
-        self.cfg.update(settings)  # so that spacy.load(..., config=...) overrides take effect
-        return self
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CotRel":
-        """Load labels and weights; the settings of the config in force win over the saved copy."""
-        settings = {key: value for key, value in self.cfg.items() if key != "labels"}
-        super().from_bytes(bytes_data, exclude=exclude)
-        self.cfg.update(settings)
-        return self
-
-    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, None]:
-        """Not used: `update` computes the loss in torch (see `distillation_loss`)."""
-        raise NotImplementedError("cot_rel computes its loss inside update()")
-
     def _training_rows(self, eg: Example) -> List[Tuple[Pair, str]]:
         """(pair on the predicted doc, gold label): every gold record, then the other candidates as `none_label`.
 
@@ -323,10 +295,6 @@ class CotRel(TrainablePipe):
         gold = {pair for pair, _ in rows}
         rows.extend((pair, self.cfg["none_label"]) for pair in self.candidates(eg.predicted) if pair not in gold)
         return rows
-
-    def _device(self) -> torch.device:
-        parameter = next(torch_module(self.model).parameters(), None)
-        return parameter.device if parameter is not None else torch.device("cpu")
 
     def _inputs(
         self,
