@@ -47,3 +47,8 @@ def test_packaged_pipeline_installs_in_a_fresh_venv_and_runs_offline(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     out = run(python, "-c", code, *[text for text, _ in TRAIN], env=env, cwd=tmp_path)
     assert [[tuple(e) for e in doc] for doc in json.loads(out)] == expected
+    # the HTML view takes the installed package by name
+    run(venv / "bin" / "cot-distill", "show", "en_cot_test", "--text", TRAIN[0][0], "--out", tmp_path / "page.html",
+        env=env, cwd=tmp_path)
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert all(text in page and label in page for text, label in expected[0])

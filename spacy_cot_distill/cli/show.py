@@ -9,7 +9,7 @@ from ._app import app
 
 @app.command("show")
 def show_cli(
-    source: Path = typer.Argument(..., help="A trained pipeline (directory or package name) or a .spacy DocBin"),
+    source: str = typer.Argument(..., help="A trained pipeline (directory or package name) or a .spacy DocBin"),
     text: Optional[List[str]] = typer.Option(None, "--text", help="Text to run the pipeline on (repeatable)"),
     out: Path = typer.Option(Path("page.html"), "--out", help="HTML file to write"),
     limit: int = typer.Option(50, "--limit", help="Show at most this many docs of a DocBin"),
@@ -22,7 +22,7 @@ def show_cli(
 
     from ..display import render_page
 
-    if source.suffix == ".spacy":
+    if source.endswith(".spacy"):
         if text:
             msg.fail("--text runs a pipeline: give a pipeline, not a DocBin", exits=1)
         docs = DocBin().from_disk(source).get_docs(spacy.blank("en").vocab)
@@ -31,5 +31,5 @@ def show_cli(
             msg.fail("give --text to run the pipeline on", exits=1)
         docs = spacy.load(source).pipe(text)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_page(itertools.islice(docs, limit), title=str(source)), encoding="utf-8")
+    out.write_text(render_page(itertools.islice(docs, limit), title=source), encoding="utf-8")
     msg.good(f"Wrote {out}")
