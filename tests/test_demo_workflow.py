@@ -4,10 +4,12 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "sk-test-6f1d2c9e-never-written"
+# made at run time, so that no copied source file holds it
+SECRET = f"sk-test-{uuid.uuid4().hex}"
 
 
 def test_demo_workflow_runs_offline_and_writes_no_secret(tmp_path):
