@@ -12,7 +12,7 @@ from ..llm.client import LLMSettings
 from ..llm.generate import generate
 from ..llm.prompts import PromptTemplates
 from ._app import app
-from ._util import input_errors
+from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
 from .generate import _dims
 
 
@@ -23,15 +23,15 @@ def augment_cli(
     kinds: str = typer.Option("style,entity,image", "--kinds", help="Comma-separated augmentation kinds"),
     per_doc: int = typer.Option(1, "--per-doc", min=1, help="New docs to try per doc (or relation pair) and kind"),
     seed: int = typer.Option(0, "--seed", help="Seed of the entity swaps; draw n sends seed + n as the request seed"),
-    model: str = typer.Option(..., "--model", help="Model name on the server"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)"),
+    model: str = MODEL,
+    base_url: Optional[str] = BASE_URL,
     cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache (SQLite), shared with `generate`; default: llm_cache.sqlite next to the output"),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight"),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Completion tokens per answer"),
+    concurrency: int = CONCURRENCY,
+    max_tokens: int = MAX_TOKENS,
     temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature of rewrites and captions (the yes/no check uses 0)"),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds per request"),
-    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries per request (429, 5xx, timeouts, drops, malformed bodies)"),
-    max_failed: float = typer.Option(0.01, "--max-failed", min=0.0, max=1.0, help="Exit 1 when a larger share of requests failed"),
+    timeout: float = TIMEOUT,
+    max_retries: int = MAX_RETRIES,
+    max_failed: float = MAX_FAILED,
     task: str = typer.Option("ner", "--task", help="ner: one sample per doc; rel: one per relation pair"),
     template_dir: Optional[Path] = typer.Option(None, "--template-dir", help="Your prompt templates (system.jinja, ner/<kind>.jinja, rel/<kind>.jinja)"),
     lang: str = typer.Option("en", "--lang", help="Language whose tokenizer splits the rewrites (the pipeline's)"),

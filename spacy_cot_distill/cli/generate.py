@@ -11,7 +11,7 @@ from ..llm.cache import ResponseCache
 from ..llm.client import LLMSettings
 from ..llm.generate import generate_docbin, read_docs
 from ._app import app
-from ._util import input_errors
+from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
 
 cache_app = typer.Typer(help="Manage the LLM response cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -41,15 +41,15 @@ def generate_cli(
     input_path: Path = typer.Argument(..., help="Input .spacy DocBin"),
     output_path: Path = typer.Argument(..., help="Output .spacy DocBin with doc._.cot filled"),
     dims: str = typer.Option("noun,sentence,multimodal", "--dims", help="Comma-separated CoT dimensions"),
-    model: str = typer.Option(..., "--model", help="Model name on the server"),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)"),
+    model: str = MODEL,
+    base_url: Optional[str] = BASE_URL,
     cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache (SQLite); default: llm_cache.sqlite next to the output"),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight"),
-    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Completion tokens per answer"),
+    concurrency: int = CONCURRENCY,
+    max_tokens: int = MAX_TOKENS,
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature"),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds per request"),
-    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries per request (429, 5xx, timeouts, drops, malformed bodies)"),
-    max_failed: float = typer.Option(0.01, "--max-failed", min=0.0, max=1.0, help="Exit 1 when a larger share of requests failed"),
+    timeout: float = TIMEOUT,
+    max_retries: int = MAX_RETRIES,
+    max_failed: float = MAX_FAILED,
     task: str = typer.Option("ner", "--task", help="ner: one prompt per doc; rel: one per relation pair (answers in each relation's 'cot')"),
     template_dir: Optional[Path] = typer.Option(None, "--template-dir", help="Your prompt templates (system.jinja, ner/<dim>.jinja, rel/<dim>.jinja)"),
     image_dir: Optional[Path] = typer.Option(None, "--image-dir", help="Send doc._.image_id files from here as images (vision models), else the caption"),
