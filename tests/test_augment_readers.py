@@ -87,6 +87,19 @@ def test_a_docbin_that_augment_did_not_make_is_refused(tmp_path):
         ids(corpora["train"], spacy.blank("en"))
 
 
+def test_a_folder_of_augmented_docbins_empty_or_not_and_a_missing_path(tmp_path):
+    folder = tmp_path / "augmented"
+    folder.mkdir()
+    overrides = {"paths.train": write(tmp_path / "train.spacy", ["a"]), "paths.dev": write(tmp_path / "dev.spacy", ["d"]),
+                 "paths.augmented": str(folder)}
+    nlp = spacy.blank("en")
+    assert ids(registry.resolve(load_config_from_str(overrides)["corpora"])["train"], nlp) == ["a"]
+    write(folder / "train_aug.spacy", ["a#style0", "a#entity0"], "style")
+    assert ids(registry.resolve(load_config_from_str(overrides)["corpora"])["train"], nlp) == ["a", "a#style0", "a#entity0"]
+    with pytest.raises(ValueError, match="not found: .*nowhere"):
+        registry.resolve(load_config_from_str({**overrides, "paths.augmented": str(tmp_path / "nowhere")})["corpora"])
+
+
 def load_config_from_str(overrides):
     path = overrides["paths.train"].rsplit("/", 1)[0] + "/train.cfg"
     with open(path, "w", encoding="utf8") as f:

@@ -37,8 +37,8 @@ WORDS = (
 PIECES = [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!@#:")
 
 
-def make_tiny_bert(path: Path) -> Path:
-    """A randomly initialised 2-layer BERT (hidden 32) with a small vocabulary, saved to `path`."""
+def make_tiny_bert(path: Path, positions: int = 64) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32, `positions` positions) with a small vocabulary, saved to `path`."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     path.mkdir(parents=True, exist_ok=True)
@@ -47,7 +47,7 @@ def make_tiny_bert(path: Path) -> Path:
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=5 + len(WORDS) + len(PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64,
+        intermediate_size=64, max_position_embeddings=positions,
     )
     BertModel(config).save_pretrained(path)
     return path

@@ -299,6 +299,25 @@ def test_cot_ner_then_cot_rel_on_raw_text(tiny_encoder):
     }
 
 
+def test_max_none_pairs_keeps_the_nearest_unnamed_pairs(tiny_encoder):
+    candidates = {"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 20}
+    reference = make_doc(rel_nlp(tiny_encoder), "Obama met Merkel and Macron in Paris today", {(0, 1, 2, 3): "/per/per/peer"})
+    predicted = Doc(reference.vocab, words=[t.text for t in reference])
+    # what an untrained upstream NER might propose: four entities, 12 ordered pairs, one of them gold
+    predicted.ents = [Span(predicted, i, i + 1, label="ENT") for i in (0, 2, 4, 6)]
+    example = Example(predicted, reference)
+    capped = rel_nlp(tiny_encoder, max_none_pairs=2, candidates=candidates).get_pipe("cot_rel")._training_rows(example)
+    assert capped == [
+        (((0, 1), (2, 3)), "/per/per/peer"),
+        (((2, 3), (0, 1)), "None"),  # one token apart, in candidate order
+        (((2, 3), (4, 5)), "None"),
+    ]
+    every = rel_nlp(tiny_encoder, max_none_pairs=0, candidates=candidates).get_pipe("cot_rel")._training_rows(example)
+    assert len(every) == 12 and every[0] == capped[0]
+    with pytest.raises(ValueError, match="max_none_pairs"):
+        rel_nlp(tiny_encoder, max_none_pairs=-1)
+
+
 def test_configs_train_with_spacy_train(tiny_encoder, tmp_path):
     """configs/cot_rel.cfg, baseline_rel.cfg and cot_ner_rel.cfg train with plain `spacy train` (a few steps)."""
     from spacy.cli.train import train as spacy_train

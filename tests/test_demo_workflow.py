@@ -29,8 +29,9 @@ def test_demo_workflow_runs_offline_and_writes_no_secret(tmp_path):
     # generate ran for real and the shipped cache answered every request
     assert "answered from the cache, 0 by the server, 0 failed" in " ".join(out.split())
     assert "en_cot_ci" in out and "Package written to" in out
-    scores = json.loads((project / "metrics/demo/cot_ner.json").read_text())
-    assert {"ents_p", "ents_r", "ents_f", "ents_per_type"} <= set(scores)
+    for name in ("cot", "baseline"):
+        scores = json.loads((project / f"metrics/demo/{name}.json").read_text())
+        assert {"ents_p", "ents_r", "ents_f", "ents_per_type", "rel_micro_f"} <= set(scores), name
     wheel = next(project.glob("packages/en_cot_ci-0.0.1/dist/*.whl"))
     assert wheel.stat().st_size > 10_000_000  # the encoder's weights travel inside the package
     # the key came from the environment only: no file the run wrote holds it (lock, cache, meta, configs, logs)

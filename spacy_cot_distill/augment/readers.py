@@ -30,16 +30,28 @@ class AugmentedDocs(Corpus):
 @registry.readers("spacy_cot_distill.AugmentedCorpus.v1")
 def create_augmented_corpus(
     path: Path,
-    augmented: Optional[List[Path]] = None,
+    augmented: Union[Path, List[Path], None] = None,
     kinds: Optional[List[str]] = None,
     gold_preproc: bool = False,
     max_length: int = 0,
     limit: int = 0,
     augmenter: Optional[Callable] = None,
 ) -> Callable[[Language], Iterable[Example]]:
-    """The examples of `path`, then those of every `augmented` DocBin whose kind is in `kinds` (None: all)."""
+    """The examples of `path`, then those of the `augmented` DocBins (files or folders) whose kind is in `kinds` (None: all).
+
+    A folder is read like spaCy's Corpus reads one (every .spacy file below it); an
+    empty folder adds nothing, so a workflow can point at the folder `cot-distill
+    augment` writes to whether or not it ran.
+    """
     options = dict(gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)
-    corpora = [Corpus(path, **options)] + [AugmentedDocs(extra, kinds, **options) for extra in augmented or ()]
+    extras = [] if augmented is None else [augmented] if isinstance(augmented, (str, Path)) else list(augmented)
+    corpora = [Corpus(path, **options)]
+    for extra in map(Path, extras):
+        if not extra.exists():
+            raise ValueError(f"Augmented docs not found: {extra}. Run `cot-distill augment` first, or leave it out.")
+        if extra.is_dir() and not any(extra.rglob("*.spacy")):
+            continue
+        corpora.append(AugmentedDocs(extra, kinds, **options))
 
     def read(nlp: Language) -> Iterator[Example]:
         for corpus in corpora:

@@ -40,6 +40,7 @@ TRAIN_CHUNK = 64
         "none_label": "None",
         "threshold": 0.0,
         "output_none": False,
+        "max_none_pairs": 3,
         "alpha": 0.5,
         "temperature": 1.0,
         "dims": None,
@@ -65,6 +66,7 @@ def make_cot_rel(
     none_label: str,
     threshold: float,
     output_none: bool,
+    max_none_pairs: int,
     alpha: float,
     temperature: float,
     dims: Optional[List[str]],
@@ -83,6 +85,7 @@ def make_cot_rel(
         none_label=none_label,
         threshold=threshold,
         output_none=output_none,
+        max_none_pairs=max_none_pairs,
         alpha=alpha,
         temperature=temperature,
         dims=dims,
@@ -106,8 +109,10 @@ class CotRel(DistillationPipe):
     Training rows are every gold record of the reference (a pair the data labels
     twice trains on both records: the two labels share the target, the data's
     own disagreement) plus the candidates proposed on the predicted doc that no
-    gold record names, as `none_label`. So with `EntityPairs` and an upstream NER
-    in `annotating_components`, the pairs of predicted entities are learnt too.
+    gold record names, as `none_label`, the `max_none_pairs` nearest per doc (0:
+    all). So with `EntityPairs` and an upstream NER in `annotating_components`,
+    the pairs of predicted entities are learnt too, and an untrained NER's flood
+    of entities does not swamp the batch.
 
     Output: doc._.relations = the candidates whose best label is not
     `none_label` and whose probability reaches `threshold`, as
@@ -126,6 +131,7 @@ class CotRel(DistillationPipe):
         none_label: str = "None",
         threshold: float = 0.0,
         output_none: bool = False,
+        max_none_pairs: int = 3,
         alpha: float = 0.5,
         temperature: float = 1.0,
         dims: Optional[List[str]] = None,
@@ -138,6 +144,8 @@ class CotRel(DistillationPipe):
         self.check_settings(alpha, temperature)
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], not {threshold}")
+        if max_none_pairs < 0:
+            raise ValueError(f"max_none_pairs must be 0 (no cap) or more, not {max_none_pairs}")
         if max_length < model.attrs["m"] + 2 + 4:
             raise ValueError(f"max_length ({max_length}) leaves no room for the 4 markers after {model.attrs['m']} prompts")
         self.vocab = vocab
@@ -150,6 +158,7 @@ class CotRel(DistillationPipe):
             "none_label": none_label,
             "threshold": threshold,
             "output_none": output_none,
+            "max_none_pairs": max_none_pairs,
             "alpha": alpha,
             "temperature": temperature,
             "dims": dims,
@@ -293,7 +302,11 @@ class CotRel(DistillationPipe):
             if head is not None and tail is not None:
                 rows.append(((head, tail), relation["label"]))
         gold = {pair for pair, _ in rows}
-        rows.extend((pair, self.cfg["none_label"]) for pair in self.candidates(eg.predicted) if pair not in gold)
+        others = [pair for pair in self.candidates(eg.predicted) if pair not in gold]
+        if self.cfg["max_none_pairs"]:
+            others.sort(key=lambda pair: max(pair[0][0], pair[1][0]) - min(pair[0][1], pair[1][1]))
+            others = others[: self.cfg["max_none_pairs"]]
+        rows.extend((pair, self.cfg["none_label"]) for pair in others)
         return rows
 
     def _inputs(

@@ -1,6 +1,6 @@
-"""The demo's last step: install the packaged pipeline, load it by name offline, and print what it finds.
+"""The workflows' last step: install the packaged pipeline, load it by name offline, and print what it finds.
 
-python demo/smoke.py PACKAGE_DIR PACKAGE_NAME OURS.json BASELINE.json
+python scripts/smoke.py PACKAGE_DIR PACKAGE_NAME OURS.json BASELINE.json
 """
 import json
 import os
@@ -32,10 +32,13 @@ def main(package_dir: str, name: str, ours: str, baseline: str) -> None:
     out = subprocess.run([sys.executable, "-c", LOAD, name, SAMPLE], check=True, capture_output=True, text=True, env=env)
     found = json.loads(out.stdout)
 
-    scores = {label: json.loads(Path(path).read_text()) for label, path in (("cot_ner (distilled)", ours), ("baseline (transformer + ner)", baseline))}
-    msg.divider("Demo results (dev tweets, text only)")
-    rows = [(label, *(f"{s.get(k, 0) * 100:.1f}" for k in ("ents_p", "ents_r", "ents_f"))) for label, s in scores.items()]
-    msg.table(rows, header=("pipeline", "P", "R", "F"), aligns=("l", "r", "r", "r"))
+    scores = {"distilled (ours)": json.loads(Path(ours).read_text()), "baseline": json.loads(Path(baseline).read_text())}
+    msg.divider("Evaluation (text only), same encoder, data and budget")
+    columns = [("ents P", "ents_p"), ("ents R", "ents_r"), ("ents F", "ents_f")]
+    if any("rel_micro_f" in s for s in scores.values()):
+        columns += [("rel P", "rel_micro_p"), ("rel R", "rel_micro_r"), ("rel F", "rel_micro_f")]
+    rows = [(label, *(f"{s.get(key, 0) * 100:.1f}" for _, key in columns)) for label, s in scores.items()]
+    msg.table(rows, header=("pipeline", *(name for name, _ in columns)), aligns=("l",) + ("r",) * len(columns))
     msg.good(f"Package written to {wheel.resolve()} and installed as '{name}'")
     msg.text(f"spacy.load('{name}') -> pipeline {found['pipeline']}, no LLM, image or knowledge")
     msg.text(f"Text: {SAMPLE}")
