@@ -1,4 +1,5 @@
 """The `cot_rel` component: relation extraction trained by conditional prompt distillation, text-only at inference."""
+import random
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -109,10 +110,11 @@ class CotRel(DistillationPipe):
     Training rows are every gold record of the reference (a pair the data labels
     twice trains on both records: the two labels share the target, the data's
     own disagreement) plus the candidates proposed on the predicted doc that no
-    gold record names, as `none_label`, the `max_none_pairs` nearest per doc (0:
-    all). So with `EntityPairs` and an upstream NER in `annotating_components`,
-    the pairs of predicted entities are learnt too, and an untrained NER's flood
-    of entities does not swamp the batch.
+    gold record names, as `none_label`: a random sample of `max_none_pairs` per doc
+    (0: all; spaCy's training seed makes it repeatable). So with `EntityPairs`
+    and an upstream NER in `annotating_components`, the pairs of predicted
+    entities are learnt too, and an untrained NER's flood of entities does not
+    swamp the batch.
 
     Output: doc._.relations = the candidates whose best label is not
     `none_label` and whose probability reaches `threshold`, as
@@ -303,9 +305,9 @@ class CotRel(DistillationPipe):
                 rows.append(((head, tail), relation["label"]))
         gold = {pair for pair, _ in rows}
         others = [pair for pair in self.candidates(eg.predicted) if pair not in gold]
-        if self.cfg["max_none_pairs"]:
-            others.sort(key=lambda pair: max(pair[0][0], pair[1][0]) - min(pair[0][1], pair[1][1]))
-            others = others[: self.cfg["max_none_pairs"]]
+        if 0 < self.cfg["max_none_pairs"] < len(others):
+            # a sample, not the nearest: inference asks about every candidate, far ones included
+            others = random.sample(others, self.cfg["max_none_pairs"])
         rows.extend((pair, self.cfg["none_label"]) for pair in others)
         return rows
 
