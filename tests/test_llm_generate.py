@@ -278,7 +278,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_answers(server, tmp_path):
     write_docs(tmp_path / "in.spacy", make_docs(40))
     # 34 answers (about 3.4 s at 2 in flight) still to come when the signal is sent: a loaded machine cannot finish first
     server.delay = 0.2
-    proc = subprocess.Popen(_cli(server, tmp_path), env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # as in a terminal: a runner started in the background (`cmd &`) passes SIGINT on ignored
+    proc = subprocess.Popen(_cli(server, tmp_path), env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while server.counts["chat"] < 6 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
