@@ -12,7 +12,7 @@ from wasabi import msg
 
 from ..llm.cache import ResponseCache
 from ..llm.client import Answer, LLMSettings, complete
-from ..llm.generate import TRUNCATED, read_docs
+from ..llm.generate import TRUNCATED, check_output, read_docs
 from ..llm.prompts import AUGMENTATION_DIMS, TASKS, Message, PromptTemplates, doc_text
 from .align import align_spans
 from .samples import Sample, build_doc
@@ -109,8 +109,9 @@ def _answer_problem(answer: Answer, summary: KindSummary, name: str) -> Optional
     if answer.response is None:
         summary.failures.append(name)
         return "request failed"
-    if not answer.text:
+    if not answer.text:  # not cached: a failure, asked again by the next run
         summary.answers["empty"] += 1
+        summary.failures.append(name)
         return "empty answer"
     return None
 
@@ -258,6 +259,7 @@ def augment_docbin(
     """Read a DocBin, augment it and write only the new docs to `output_path` (swaps draw from `pool_path`'s docs)."""
     docs = read_docs(input_path)
     pool_docs = read_docs(pool_path) if pool_path is not None else None
+    check_output(output_path)
     with ResponseCache(cache_path) as cache:
         new_docs, summaries = augment(docs, kinds, per_doc, seed, settings=settings, cache=cache,
                                       templates=PromptTemplates(template_dir), task=task, nlp=spacy.blank(lang),

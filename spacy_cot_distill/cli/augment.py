@@ -12,7 +12,7 @@ from ..llm.client import LLMSettings
 from ..llm.generate import generate
 from ..llm.prompts import PromptTemplates
 from ._app import app
-from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
+from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_OUTAGE, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
 from .generate import _dims
 
 
@@ -28,9 +28,10 @@ def augment_cli(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache (SQLite), shared with `generate`; default: llm_cache.sqlite next to the output"),
     concurrency: int = CONCURRENCY,
     max_tokens: int = MAX_TOKENS,
-    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature of rewrites and captions (the yes/no check uses 0)"),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0, max=2.0, help="Sampling temperature of rewrites and captions (the yes/no check uses 0)"),
     timeout: float = TIMEOUT,
     max_retries: int = MAX_RETRIES,
+    max_outage: float = MAX_OUTAGE,
     max_failed: float = MAX_FAILED,
     task: str = typer.Option("ner", "--task", help="ner: one sample per doc; rel: one per relation pair"),
     template_dir: Optional[Path] = typer.Option(None, "--template-dir", help="Your prompt templates (system.jinja, ner/<kind>.jinja, rel/<kind>.jinja)"),
@@ -42,7 +43,7 @@ def augment_cli(
 ):
     """Make new training docs with an LLM: style rewrites, plausible entity swaps, imagined captions."""
     settings = LLMSettings(model=model, base_url=base_url, max_tokens=max_tokens, temperature=temperature,
-                           timeout=timeout, max_retries=max_retries, concurrency=concurrency)
+                           timeout=timeout, max_retries=max_retries, concurrency=concurrency, max_outage=max_outage)
     cache = cache or output_path.parent / "llm_cache.sqlite"
     with input_errors():
         try:

@@ -11,7 +11,7 @@ from ..llm.cache import ResponseCache
 from ..llm.client import LLMSettings
 from ..llm.generate import generate_docbin, read_docs
 from ._app import app
-from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
+from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_OUTAGE, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
 
 cache_app = typer.Typer(help="Manage the LLM response cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -46,22 +46,23 @@ def generate_cli(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache (SQLite); default: llm_cache.sqlite next to the output"),
     concurrency: int = CONCURRENCY,
     max_tokens: int = MAX_TOKENS,
-    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature"),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, max=2.0, help="Sampling temperature"),
     timeout: float = TIMEOUT,
     max_retries: int = MAX_RETRIES,
+    max_outage: float = MAX_OUTAGE,
     max_failed: float = MAX_FAILED,
     task: str = typer.Option("ner", "--task", help="ner: one prompt per doc; rel: one per relation pair (answers in each relation's 'cot')"),
     template_dir: Optional[Path] = typer.Option(None, "--template-dir", help="Your prompt templates (system.jinja, ner/<dim>.jinja, rel/<dim>.jinja)"),
     image_dir: Optional[Path] = typer.Option(None, "--image-dir", help="Send doc._.image_id files from here as images (vision models), else the caption"),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run shard I/N of the docs (every N-th doc from the I-th)"),
     batch_api: bool = typer.Option(False, "--batch-api", help="Use the Batch API (files + batches) instead of live requests"),
-    poll_interval: float = typer.Option(30.0, "--poll-interval", help="Seconds between batch status checks"),
+    poll_interval: float = typer.Option(30.0, "--poll-interval", min=0.01, help="Seconds between batch status checks"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print requests, cached answers and estimated tokens; ask nothing"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ):
     """Ask an LLM for chain-of-thought per doc and dimension into doc._.cot (API key from $OPENAI_API_KEY)."""
     settings = LLMSettings(model=model, base_url=base_url, max_tokens=max_tokens, temperature=temperature,
-                           timeout=timeout, max_retries=max_retries, concurrency=concurrency)
+                           timeout=timeout, max_retries=max_retries, concurrency=concurrency, max_outage=max_outage)
     cache = cache or output_path.parent / "llm_cache.sqlite"
     try:
         result = generate_docbin(
@@ -103,11 +104,7 @@ def cache_merge_cli(
     sources: List[Path] = typer.Argument(..., help="Caches to merge from, e.g. those of --shard runs"),
 ):
     """Merge response caches (e.g. of shards run on several machines) into one."""
-    with ResponseCache(target) as cache:
+    with input_errors(), ResponseCache(target) as cache:
         for source in sources:
-            try:
-                added = cache.merge(source)
-            except FileNotFoundError as err:
-                msg.fail(str(err), exits=1)
-            msg.text(f"{source}: {added} new answers")
+            msg.text(f"{source}: {cache.merge(source)} new answers")
         msg.good(f"{target}: {len(cache)} answers")

@@ -1,4 +1,6 @@
 """Fill doc._.cot with the LLM's chain-of-thought per dimension: the function behind `cot-distill generate`."""
+import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,18 +187,18 @@ def generate(
     distinct = {answer.key: answer for answer in answers}  # a prompt asked twice is paid (and counted) once
     report = GenerationReport(requests=len(requests), distinct=len(distinct))
     for answer in distinct.values():
-        if answer.response is not None:
-            report.cached += answer.cached
-            report.sent += not answer.cached
+        if answer.response is not None:  # an empty answer is paid, though not an answer
+            report.cached += answer.ok and answer.cached
+            report.sent += answer.ok and not answer.cached
             (report.cached_usage if answer.cached else report.usage).update(answer.usage)
     for request, answer in zip(requests, answers):
         doc = docs[request.doc]
-        if answer.response is None:
+        if answer.response is not None:
+            flag = _record(doc, request, answer)
+            if flag:
+                report.flags[flag] += 1
+        if not answer.ok:
             report.failures.append((_doc_name(doc, request.doc, request), request.dim, answer.error or "no answer"))
-            continue
-        flag = _record(doc, request, answer)
-        if flag:
-            report.flags[flag] += 1
     return report
 
 
@@ -209,6 +211,22 @@ def read_docs(path: Path) -> List[Doc]:
         return list(DocBin().from_disk(path).get_docs(Vocab()))
     except Exception as err:  # msgpack/zlib raise many types on a file that is not a DocBin
         raise InputError(path, None, f"not a .spacy DocBin ({type(err).__name__}): make one with `cot-distill convert`") from None
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output path that cannot be written, before any request is paid for: a folder, a read-only
+    file, or one in a folder that cannot be created or written."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, None, "is a directory: name the output .spacy file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise InputError(path, None, f"cannot write here ({err.strerror}): choose a writable output folder") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(path, None, "the file is read-only: make it writable or choose another output path")
 
 
 def generate_docbin(
@@ -232,6 +250,8 @@ def generate_docbin(
     if shard is not None:
         docs = shard_docs(docs, shard)
     templates = PromptTemplates(template_dir)
+    if not dry_run:
+        check_output(output_path)
     with ResponseCache(cache_path) as cache:
         if dry_run:
             return estimate_cost(build_requests(docs, dims, settings, templates, task, image_dir), settings, cache)
