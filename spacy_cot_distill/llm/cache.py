@@ -129,29 +129,35 @@ class ResponseCache:
     def put(self, key: str, model: str, response: Dict[str, Any]) -> None:
         """Store a response (the parsed JSON body) with its token usage, and drop this run's claim on it."""
         usage = response.get("usage") or {}
-        try:
-            with self._transaction():
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
-                    (key, model, json.dumps(response, ensure_ascii=False), usage.get("prompt_tokens"),
-                     usage.get("completion_tokens"), time.time()),
-                )
-                self.conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
-        except sqlite3.Error as err:
-            raise CacheError(self.path, f"could not store an answer ({err}): free disk space (or fix the file) and "
-                                        "run the same command again; the answers stored before are kept") from None
+        with self._write("store an answer"):
+            self.conn.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)",
+                (key, model, json.dumps(response, ensure_ascii=False), usage.get("prompt_tokens"),
+                 usage.get("completion_tokens"), time.time()),
+            )
+            self.conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): the write lock is taken before anything is read."""
-        self.conn.execute("BEGIN IMMEDIATE")
+    def _write(self, what: str) -> Iterator[None]:
+        """One transaction (BEGIN IMMEDIATE: the write lock before anything is read), all of it or nothing; a
+        failed write (a full disk, a broken file) becomes a CacheError saying what to do."""
         try:
+            self.conn.execute("BEGIN IMMEDIATE")
             yield
-        except BaseException:
+            self.conn.execute("COMMIT")
+        except BaseException as err:
+            self._rollback()
+            if not isinstance(err, sqlite3.Error):
+                raise
+            raise CacheError(self.path, f"could not {what} ({err}): free disk space (or fix the file) and run the "
+                                        "same command again; the answers stored before are kept") from None
+
+    def _rollback(self) -> None:
+        try:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        except sqlite3.Error:  # SQLite rolls back by itself where it cannot
+            pass
 
     def get(self, key: str) -> Optional[Dict[str, Any]]:
         return self.get_many([key]).get(key)
@@ -185,7 +191,7 @@ class ResponseCache:
         """Claim a prompt before asking it: (its answer, None) if another run answered it meanwhile, (None, the
         owner) if a live run holds it, else (None, None) and the claim is ours."""
         now = time.time()
-        with self._transaction():
+        with self._write("claim a prompt"):
             row = self.conn.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
             if row is not None and has_content(json.loads(row[0])):
                 return json.loads(row[0]), None
@@ -210,7 +216,8 @@ class ResponseCache:
 
     def release(self, key: str) -> None:
         """Give up this run's claim on a prompt it could not get answered."""
-        self.conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
+        with self._write("release a prompt"):
+            self.conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     def renew_claims(self) -> None:
         """Tell other runs this one is alive and still asking its claimed prompts."""
@@ -249,6 +256,7 @@ class ResponseCache:
         if not other.is_file():
             raise CacheError(other, "no such cache file" + (" (a directory)" if other.is_dir() else ""))
         wal = other.with_name(other.name + "-wal")
+        wal_missing = not wal.exists()  # before SQLite opens the file (which may create one)
         try:
             source = sqlite3.connect(f"{other.resolve().as_uri()}?mode=ro", uri=True)
         except sqlite3.Error as err:
@@ -256,7 +264,7 @@ class ResponseCache:
         try:
             tables = {name for name, in source.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "responses" not in tables:
-                hint = f"{wal.name} is missing" if not wal.exists() else "it holds no answers table"
+                hint = f"{wal.name} is missing" if wal_missing else "it holds no answers table"
                 raise CacheError(other, f"holds no answers ({hint}): copy the cache together with its -wal file, "
                                         "or copy it after its run has ended")
             rows = source.execute("SELECT key, model, response, prompt_tokens, completion_tokens, created FROM responses").fetchall()
@@ -266,9 +274,6 @@ class ResponseCache:
             source.close()
         answered = self.cached_keys(row[0] for row in rows)
         new = [row for row in rows if row[0] not in answered and has_content(json.loads(row[2]))]
-        try:
-            with self._transaction():
-                self.conn.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)", new)
-        except sqlite3.Error as err:
-            raise CacheError(self.path, f"could not store the merged answers ({err}): free disk space and merge again") from None
+        with self._write("store the merged answers"):
+            self.conn.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)", new)
         return len(new)

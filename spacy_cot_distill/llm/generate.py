@@ -223,6 +223,8 @@ def check_output(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent):
             pass
+    except FileExistsError:
+        raise InputError(path, None, "its folder cannot be created: a file of that name is in the way") from None
     except OSError as err:
         raise InputError(path, None, f"cannot write here ({err.strerror}): choose a writable output folder") from None
     if path.exists() and not os.access(path, os.W_OK):
