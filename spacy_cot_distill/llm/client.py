@@ -188,14 +188,15 @@ class _Run:
     cache: ResponseCache
     url: str
     stop: Optional[Exception] = None
-    healthy_at: float = field(default_factory=time.monotonic)  # the last answer (or the start)
+    healthy_at: float = field(default_factory=time.monotonic)  # the last HTTP answer (or the start)
     failed_in_a_row: int = 0
 
     def stopped(self, reason: str) -> LLMStopped:
         return LLMStopped(f"{reason} The answers received so far are in {self.cache.path}: run the same command "
                           "again after the fix.")
 
-    def answered(self) -> None:
+    def reached(self) -> None:
+        """The server answered (with an answer or an HTTP error): it is up."""
         self.healthy_at = time.monotonic()
         self.failed_in_a_row = 0
 
@@ -224,6 +225,7 @@ async def ask(client, messages: List[Message], run: _Run) -> Dict[str, Any]:
             raw = await client.chat.completions.with_raw_response.create(**settings.body(messages))
             body = check_completion(json.loads(raw.text))
         except openai.APIStatusError as err:
+            run.reached()
             reason = stop_message(err, settings, run.url)
             if reason is not None:
                 raise run.stopped(reason) from None
@@ -235,10 +237,11 @@ async def ask(client, messages: List[Message], run: _Run) -> Dict[str, Any]:
             if last:
                 raise
         except ValueError as err:  # a malformed body (not JSON, or not a chat completion)
+            run.reached()
             if last:
                 raise MalformedResponse(f"malformed response body after {attempt + 1} tries: {err}") from None
         else:
-            run.answered()
+            run.reached()
             return body
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")
