@@ -196,7 +196,7 @@ class ResponseCache:
             if row is not None and has_content(json.loads(row[0])):
                 return json.loads(row[0]), None
             row = self.conn.execute("SELECT owner, host, pid, renewed FROM claims WHERE key = ?", (key,)).fetchone()
-            if row is not None and row[0] != self.owner and self._live(*row[1:], now=now):
+            if row is not None and row[0] != self.owner and self._live(row[1], row[2], row[3], now):
                 return None, f"pid {row[2]} on {row[1]}"
             self.conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", (key, self.owner, HOST, os.getpid(), now))
         return None, None
@@ -210,7 +210,7 @@ class ResponseCache:
     def claim_holder(self, key: str) -> Optional[str]:
         """The live run (other than this one) that holds a claim on this prompt, if any."""
         row = self.conn.execute("SELECT owner, host, pid, renewed FROM claims WHERE key = ?", (key,)).fetchone()
-        if row is None or row[0] == self.owner or not self._live(*row[1:], now=time.time()):
+        if row is None or row[0] == self.owner or not self._live(row[1], row[2], row[3], time.time()):
             return None
         return f"pid {row[2]} on {row[1]}"
 

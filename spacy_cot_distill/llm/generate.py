@@ -253,6 +253,8 @@ def generate_docbin(
         docs = shard_docs(docs, shard)
     templates = PromptTemplates(template_dir)
     if not dry_run:
+        if output_path is None:
+            raise ValueError("Name an output path (only a dry run needs none).")
         check_output(output_path)
     with ResponseCache(cache_path) as cache:
         if dry_run:
