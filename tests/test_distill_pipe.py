@@ -10,6 +10,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
+from spacy_cot_distill.data.extensions import register_extensions
 from spacy_cot_distill.models.encoder import torch_module
 from test_cot_ner import KNOWLEDGE, TRAIN, examples, make_tiny_bert
 
@@ -173,3 +174,16 @@ def test_pipelines_saved_with_dims_still_load(saved_ner, tmp_path):
     assert ner.knowledge(doc) == [KNOWLEDGE["noun"]]
     with pytest.raises(ValueError, match="old name of cot_dims"):
         spacy.load(old, config={"components": {"cot_ner": {"cot_dims": ["sentence"]}}})
+
+
+def test_components_install_the_extensions_they_use(tiny_encoder):
+    """Like spacy-transformers' install_extensions: a component does not rely on the package import for doc._ attributes."""
+    names = ("cot", "caption", "relations")
+    for name in names:
+        Doc.remove_extension(name)
+    try:
+        ner_nlp(tiny_encoder)
+        rel_nlp(tiny_encoder)
+        assert all(Doc.has_extension(name) for name in names)
+    finally:
+        register_extensions()
