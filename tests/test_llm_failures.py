@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from llm_server import serve
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import ResponseCache, complete
-from spacy_cot_distill.llm.cache import HOST
 from spacy_cot_distill.llm.generate import read_docs
 from test_llm_generate import API_KEY, make_docs, settings, text, write_docs
 
@@ -225,7 +224,7 @@ def hold_claim(tmp_path, server, doc_index, **claim):
     key = requests[doc_index].key
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
         cache.conn.execute("INSERT INTO claims VALUES (?, ?, ?, ?, ?)",
-                           (key, claim["owner"], claim.get("host", HOST), claim["pid"], claim.get("renewed", time.time())))
+                           (key, claim["owner"], claim.get("host", socket.gethostname()), claim["pid"], claim.get("renewed", time.time())))
     return key
 
 
