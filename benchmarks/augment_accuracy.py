@@ -1,4 +1,4 @@
-"""Issue 6 item 5: cot_ner on a Twitter `valid` split with and without each augmentation kind, on one budget.
+"""cot_ner on a Twitter `valid` split with and without each augmentation kind, on one budget.
 
 Rows, each trained with `spacy train` for the same steps, batches and optimizer:
   baseline  stock spaCy transformer + ner (configs/baseline_ner.cfg), train docs only

@@ -1,4 +1,4 @@
-"""NER accuracy rows of issue 4 on a Twitter `valid` split, each trained with `spacy train` on one budget.
+"""NER accuracy rows (RESULTS.md, "NER") on a Twitter `valid` split, each trained with `spacy train` on one budget.
 
 Rows: (a) stock spaCy transformer + ner (configs/baseline_ner.cfg); (b) cot_ner
 without distillation (student alone); (c) cot_ner distilled with the ChatGPT

@@ -23,7 +23,7 @@ import spacy
 import torch
 
 import spacy_cot_distill  # noqa: F401  (doc extensions, registered functions)
-from spacy_cot_distill.pipeline.rel_corpus import create_pairs_corpus
+from spacy_cot_distill.readers import create_pairs_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"baseline": ROOT / "configs" / "baseline_rel.cfg", "distilled": ROOT / "configs" / "cot_rel.cfg"}

@@ -10,13 +10,14 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
+from ..data.spans import align_span
 from ..models.distill import distillation_loss
 from ..models.encoder import torch_module
 from ..models.pair_views import build_pair_view
 from ..models.rel_model import RelInputs
 from ..models.views import knowledge_ids, word_pieces
 from .distill_pipe import DistillationPipe
-from .pairs import Candidates, Pair, align_span
+from .pairs import Candidates, Pair
 
 DEFAULT_MODEL = Config().from_str(
     """
