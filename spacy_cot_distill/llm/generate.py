@@ -201,7 +201,7 @@ def generate(
 
 def generate_docbin(
     input_path: Path,
-    output_path: Optional[Path],
+    output_path: Path,
     dims: Sequence[str],
     settings: LLMSettings,
     cache_path: Path,
