@@ -58,7 +58,7 @@ def augment_cli(
                 report.print()
                 requests, failed = report.requests, len(report.failures)
         except KeyboardInterrupt:
-            msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)
+            msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)  # type: ignore[call-overload]  # 130: Ctrl-C
         except (ValueError, RuntimeError) as err:
             fail(str(err))
     print_summaries(summaries)

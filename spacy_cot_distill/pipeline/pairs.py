@@ -51,4 +51,3 @@ def entity_pairs(max_distance: int = 20) -> Candidates:
         ]
 
     return candidates
-
