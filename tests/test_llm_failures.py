@@ -272,8 +272,8 @@ def test_an_output_that_cannot_be_written_is_found_before_paying(server, tmp_pat
     write_docs(tmp_path / "in.spacy", make_docs(20))
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "out.spacy").mkdir()
-    for output, says in ((tmp_path / "a-file" / "out.spacy", "its folder cannot be created: a file of that name is in the way"),
-                         (tmp_path / "out.spacy", "is a directory: name the output .spacy file")):
+    for output, says in ((tmp_path / "a-file" / "out.spacy", f"cannot create its folder {tmp_path / 'a-file'}"),
+                         (tmp_path / "out.spacy", "is a folder: give a file path for the output")):
         args = generate_args(tmp_path, server.base_url)
         args[2] = str(output)
         result, _ = run_cli(args)

@@ -1,16 +1,14 @@
 """Fill doc._.cot with the LLM's chain-of-thought per dimension: the function behind `cot-distill generate`."""
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, cast, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
-from spacy.tokens import Doc, DocBin
-from spacy.vocab import Vocab
+from spacy.tokens import Doc
 from wasabi import msg
 
-from ..errors import InputError
+from ..data.docbin import read_docs, write_docs
+from ..files import check_writable
 from .cache import ResponseCache
 from .client import Answer, LLMSettings, complete
 from .prompts import TASKS, Message, PromptTemplates, doc_messages
@@ -202,38 +200,9 @@ def generate(
     return report
 
 
-def read_docs(path: Path) -> List[Doc]:
-    """The docs of a .spacy file, with their extension values."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "no such file: pass a .spacy DocBin (see `cot-distill convert`)")
-    try:
-        return list(DocBin().from_disk(path).get_docs(Vocab()))
-    except Exception as err:  # msgpack/zlib raise many types on a file that is not a DocBin
-        raise InputError(path, None, f"not a .spacy DocBin ({type(err).__name__}): make one with `cot-distill convert`") from None
-
-
-def check_output(path: Path) -> None:
-    """Refuse an output path that cannot be written, before any request is paid for: a folder, a read-only
-    file, or one in a folder that cannot be created or written."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(path, None, "is a directory: name the output .spacy file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
-            pass
-    except FileExistsError:
-        raise InputError(path, None, "its folder cannot be created: a file of that name is in the way") from None
-    except OSError as err:
-        raise InputError(path, None, f"cannot write here ({err.strerror}): choose a writable output folder") from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise InputError(path, None, "the file is read-only: make it writable or choose another output path")
-
-
 def generate_docbin(
     input_path: Path,
-    output_path: Optional[Path],
+    output_path: Path,
     dims: Sequence[str],
     settings: LLMSettings,
     cache_path: Path,
@@ -253,15 +222,11 @@ def generate_docbin(
         docs = shard_docs(docs, shard)
     templates = PromptTemplates(template_dir)
     if not dry_run:
-        if output_path is None:
-            raise ValueError("Name an output path (only a dry run needs none).")
-        check_output(output_path)
+        check_writable(output_path)  # before any request is paid for
     with ResponseCache(cache_path) as cache:
         if dry_run:
             return estimate_cost(build_requests(docs, dims, settings, templates, task, image_dir), settings, cache)
         report = generate(docs, dims, settings, cache, templates=templates, task=task, image_dir=image_dir,
                           batch_api=batch_api, poll_interval=poll_interval, progress=progress)
-    output_path = cast(Path, output_path)  # given whenever dry_run is off
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=True).to_disk(output_path)
+    write_docs(output_path, docs)
     return report
