@@ -34,7 +34,7 @@ def convert_twitter(
 ) -> ConversionSummary:
     """Convert a Twitter-2015/2017 CoNLL file, with optional captions and knowledge, to a DocBin."""
     summary = ConversionSummary()
-    docs = read_twitter(input_path, Vocab())
+    docs = read_twitter(input_path, Vocab(), summary)
     if captions:
         docs = attach_captions(docs, read_captions(captions), summary)
     docs = _with_knowledge(docs, knowledge, knowledge_dim, summary)
@@ -46,7 +46,7 @@ def convert_mnre(
 ) -> ConversionSummary:
     """Convert an MNRE file to a DocBin of one doc per sentence, its pairs in doc._.relations."""
     summary = ConversionSummary()
-    docs = _with_knowledge(read_mnre(input_path, Vocab()), knowledge, knowledge_dim, summary)
+    docs = _with_knowledge(read_mnre(input_path, Vocab(), summary), knowledge, knowledge_dim, summary)
     return _write(docs, output_path, summary)
 
 

@@ -16,6 +16,10 @@ def read_json_lines(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise InputError(path, lineno, f"not valid JSON: {err.msg} (column {err.colno})") from None
+        except ValueError as err:  # an integer of more digits than Python converts
+            raise InputError(path, lineno, f"not valid JSON: {err}") from None
+        except RecursionError:
+            raise InputError(path, lineno, "the JSON is nested too deeply to read") from None
         if not isinstance(record, dict):
             raise InputError(path, lineno, "expected a JSON object")
         yield lineno, record
