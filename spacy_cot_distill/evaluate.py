@@ -46,7 +46,7 @@ def gold_warnings(nlp: "Language", gold: List["Doc"]) -> List[str]:
         if not counts:
             warnings.append(f"The data has no gold {kinds_name}: the {kind} scores of {', '.join(names)} mean nothing.")
             continue
-        known = {label for name in names for label in nlp.get_pipe(name).labels}
+        known = {label for name in names for label in getattr(nlp.get_pipe(name), "labels", ())}
         unknown = sorted(set(counts) - known)
         if unknown:
             shown = ", ".join(f"{label} ({counts[label]})" for label in unknown)

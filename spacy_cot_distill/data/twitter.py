@@ -27,7 +27,9 @@ def _records(
     path: Path, summary: Optional[ConversionSummary]
 ) -> Iterator[Tuple[Optional[str], int, List[str], List[str]]]:
     imgid: Optional[str] = None
-    start, words, tags = 0, [], []  # start: the IMGID line, else the first token line
+    start = 0  # the IMGID line, else the first token line
+    words: List[str] = []
+    tags: List[str] = []
     for lineno, line in read_lines(path):
         if not line.strip() or (line.startswith(IMGID) and not words):
             if words:
