@@ -15,7 +15,8 @@ TWEET = "IMGID:7\nHello\tO\nBob\tB-PER\n"
 
 def mnre_line(h=(0, 1), t=(2, 3), img_id="'x.jpg'", h_name="Bob", t_name="Acme"):
     return (f"{{'token': ['Bob', 'joins', 'Acme'], 'h': {{'name': '{h_name}', 'pos': [{h[0]}, {h[1]}]}}, "
-            f"'t': {{'name': '{t_name}', 'pos': [{t[0]}, {t[1]}]}}, 'img_id': {img_id}, 'relation': '/per/org/member_of'}}\n")
+            f"'t': {{'name': '{t_name}', 'pos': [{t[0]}, {t[1]}]}}, 'img_id': {img_id}, "
+            "'relation': '/per/org/member_of'}\n")
 
 
 def jsonl(**record):
@@ -47,9 +48,11 @@ REFUSED = [
     ("jsonl", jsonl() + '{"text": "hi", "cot": ' + "[" * DEEP + "]" * DEEP + "}\n", None, "src", 2,
      "the JSON is nested too deeply to read"),
     # MNRE
-    ("mnre", mnre_line() + mnre_line(h=(0.9, 2)), None, "src", 2, "'h' must be {'name': ..., 'pos': [start, end]} with integer"),
+    ("mnre", mnre_line() + mnre_line(h=(0.9, 2)), None, "src", 2,
+     "'h' must be {'name': ..., 'pos': [start, end]} with integer positions"),
     ("mnre", mnre_line(img_id="5"), None, "src", 1, "'img_id' must be a string, not 5"),
-    ("mnre", mnre_line(t=(0, 1), t_name="Bob"), None, "src", 1, "the head and the tail are the same tokens [0, 1]"),
+    ("mnre", mnre_line(t=(0, 1), t_name="Bob"), None, "src", 1,
+     "the head and the tail are the same tokens [0, 1]: a relation needs two entities"),
     # knowledge files
     ("twitter", TWEET, '{"imgid": "7", "tokens": ["Hello", "Bob"], "knowledge": "a"}\n'
      '{"imgid": "7", "tokens": ["Hello", "Bob"], "knowledge": "b"}\n', "knowledge", 2,
@@ -120,7 +123,8 @@ def test_tokens_containing_whitespace_are_counted(tmp_path):
     assert [t.text for t in docs_of(tmp_path / "out.spacy")[0]] == ["New York", "\u00a0", "rocks"]
     result = convert(tmp_path, "twitter", src.read_text(encoding="utf-8"))
     shown = " ".join(result.output.split())  # wasabi wraps long lines
-    assert result.exit_code == 0 and "⚠ 2 tokens containing whitespace (kept as one token): in.twitter:2, in.twitter:3" in shown
+    assert result.exit_code == 0
+    assert "⚠ 2 tokens containing whitespace (kept as one token): in.twitter:2, in.twitter:3" in shown
 
 
 def test_mnre_names_that_differ_from_their_tokens_are_counted(tmp_path):

@@ -66,7 +66,9 @@ def read_mnre(path: Path, vocab: Vocab, summary: Optional[ConversionSummary] = N
         head = _position(record, "h", len(words), path, lineno)
         tail = _position(record, "t", len(words), path, lineno)
         if head == tail:
-            raise InputError(path, lineno, f"the head and the tail are the same tokens {head}: a relation joins two")
+            raise InputError(
+                path, lineno, f"the head and the tail are the same tokens {head}: a relation needs two entities"
+            )
         _check_names(record, words, path, lineno, summary)
         entry = sentences.setdefault(words, {"line": lineno, "image": record.get("img_id"), "relations": []})
         entry["relations"].append({"head": head, "tail": tail, "label": record["relation"], "score": 1.0})
