@@ -3,26 +3,28 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Union
 
+from spacy.language import Language
 from wasabi import msg
 
+from .data.docbin import read_docs
+
 if TYPE_CHECKING:
-    from spacy.language import Language
     from spacy.tokens import Doc
 
 
-def evaluate(model: Union[str, Path], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:
-    """Run `model` on the texts of the gold docs in `data_path` and return the components' scores.
+def evaluate(model: Union[str, Path, Language], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:
+    """Run `model` (a pipeline or its name) on the texts of the gold docs in `data_path`; return the components' scores.
 
     The predicted docs are made from the words alone: no knowledge, caption or image reaches the pipeline.
     """
     import spacy
-    from spacy.tokens import Doc, DocBin
+    from spacy.tokens import Doc
     from spacy.training import Example
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
-    gold = list(DocBin().from_disk(data_path).get_docs(nlp.vocab))
+    nlp = model if isinstance(model, Language) else spacy.load(model)
+    gold = read_docs(data_path, nlp.vocab)
     for warning in gold_warnings(nlp, gold):
         msg.warn(warning)
     examples = [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d) for d in gold]
@@ -31,7 +33,7 @@ def evaluate(model: Union[str, Path], data_path: Union[str, Path], gpu_id: int =
     return {key: value for key, value in scores.items() if value is not None}
 
 
-def gold_warnings(nlp: "Language", gold: List["Doc"]) -> List[str]:
+def gold_warnings(nlp: Language, gold: List["Doc"]) -> List[str]:
     """What makes the scores misleading: gold labels no component predicts, or no gold to score a component on."""
     factories = {name: nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
     kinds = (
