@@ -110,7 +110,8 @@ def check_overrides(config: Path, overrides: Dict[str, Any], row: str) -> None:
     try:
         Config().from_disk(config, overrides=overrides, interpolate=False)
     except Exception as err:
-        raise SystemExit(f"row {row} ({config.name}) cannot take the settings {overrides}: {err}") from None
+        reason = " ".join(str(err).split())
+        raise SystemExit(f"row {row} ({config.name}) cannot take the settings {overrides}: {reason}") from None
 
 
 def provenance() -> Dict[str, Any]:
@@ -173,8 +174,9 @@ def spacy_train(config: Path, output: Path, overrides: Dict[str, Any], gpu_id: i
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     seconds = time.perf_counter() - start
-    evals = [json.loads(line) for line in evals_path.read_text().splitlines()]
-    step_seconds = evals[-1]["step_seconds"] if evals else None
+    lines = [json.loads(line) for line in evals_path.read_text().splitlines()]
+    evals = [line for line in lines if not line.get("final")]
+    step_seconds = lines[-1]["step_seconds"]  # the logger's final line: the whole training
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps({"seconds": seconds, "step_seconds": step_seconds, "evals": evals}))
     tmp.replace(marker)
