@@ -1,4 +1,4 @@
-"""NER accuracy on a Twitter `valid` split (issue 12 item 5): one result line per (dataset, row, seed, settings).
+"""NER accuracy on a Twitter `valid` split: one result line per (dataset, row, seed, settings), resumable.
 
 Rows: (a) stock spaCy transformer + ner (configs/baseline_ner.cfg); (b) cot_ner
 without distillation (student alone); (c) cot_ner distilled with the ChatGPT
@@ -39,6 +39,7 @@ from results import (  # noqa: E402
     run_dir, run_key, spacy_train,
 )
 from spacy_cot_distill.data.convert import convert_twitter  # noqa: E402
+from spacy_cot_distill.files import write_file  # noqa: E402
 
 YEAR = {"twitter2015": "15", "twitter2017": "17"}
 
@@ -57,7 +58,7 @@ TRAININGS = {
     "a": Training("baseline_ner.cfg", "gpt"),
     "b": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill": False}),
     "c": Training("cot_ner.cfg", "gpt"),
-    "d": Training("cot_ner.cfg", "qwen", {"components.cot_ner.dims": ["noun", "sentence", "multimodal"]}),
+    "d": Training("cot_ner.cfg", "qwen", {"components.cot_ner.cot_dims": ["noun", "sentence", "multimodal"]}),
 }
 # row -> (description, the training it scores, whether the valid docs' knowledge is read at inference)
 ROWS: Dict[str, Tuple[str, str, bool]] = {
@@ -73,7 +74,7 @@ DIFFERENCES = [("c", "b"), ("c", "a")]
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
     """A copy of a knowledge file without records whose knowledge is null (they count as missing)."""
     records = [r for r in srsly.read_jsonl(src) if r.get("knowledge", "") is not None]
-    srsly.write_jsonl(dst, records)
+    write_file(dst, "".join(srsly.json_dumps(record) + "\n" for record in records))
     return dst
 
 
@@ -90,11 +91,9 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
             if not out.exists():
                 if source == "gpt":
                     know = knowledge_without_nulls(know, work / know.name)
-                tmp = out.with_suffix(".tmp.spacy")
                 convert_twitter(
-                    data / f"{dataset}/{split}.txt", tmp, data / f"captions/BLIP2_{year}_train_valid.txt", know, dim
+                    data / f"{dataset}/{split}.txt", out, data / f"captions/BLIP2_{year}_train_valid.txt", know, dim
                 )
-                tmp.replace(out)
             paths[split, source] = out
     return paths
 

@@ -1,4 +1,4 @@
-"""Relation extraction on MNRE dev (issue 13 item 6): one result line per (row, seed, settings), resumable.
+"""Relation extraction on MNRE dev: one result line per (row, seed, settings), resumable.
 
 Rows: `baseline`, cot_rel's architecture on the text alone (configs/baseline_rel.cfg:
 no knowledge, no teacher, no distillation); `distilled`, cot_rel distilled from its
@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import spacy
-from spacy.tokens import DocBin
-from spacy.vocab import Vocab
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import (  # noqa: E402
@@ -38,7 +36,8 @@ from results import (  # noqa: E402
 )
 import spacy_cot_distill  # noqa: E402,F401  (doc extensions, registered functions)
 from spacy_cot_distill.data.convert import convert_mnre  # noqa: E402
-from spacy_cot_distill.pipeline.rel_corpus import create_pairs_corpus  # noqa: E402
+from spacy_cot_distill.data.docbin import read_docs  # noqa: E402
+from spacy_cot_distill.readers import create_pairs_corpus  # noqa: E402
 
 # training -> (config, its overrides); a component setting renamed is a one-line edit here
 TRAININGS: Dict[str, Tuple[str, Dict[str, Any]]] = {
@@ -61,16 +60,14 @@ def make_data(data: Path, work: Path) -> Dict[str, Path]:
     for split in ("train", "dev"):
         out = work / f"mnre_{split}_qwen.spacy"
         if not out.exists():
-            tmp = out.with_suffix(".tmp.spacy")
-            convert_mnre(data / "mnre" / f"{split}.txt", tmp, data / "knowledge/qwen2.5-coder-1.5b" / f"mnre_{split}.jsonl")
-            tmp.replace(out)
+            convert_mnre(data / "mnre" / f"{split}.txt", out, data / "knowledge/qwen2.5-coder-1.5b" / f"mnre_{split}.jsonl")
         paths[split] = out
     return paths
 
 
 def epoch_steps(train: Path, batch_words: int, epochs: float, limit: int = 0) -> int:
     """The optimizer steps of `epochs` passes over `train` in batches of `batch_words` words."""
-    docs = list(DocBin().from_disk(train).get_docs(Vocab()))
+    docs = read_docs(train)
     words = sum(len(doc) for doc in (docs[:limit] if limit else docs))
     return max(1, math.ceil(epochs * words / batch_words))
 

@@ -8,6 +8,7 @@ cut off before the next append. A benchmark skips the runs whose key is
 recorded. `summarise` and `plot_curves` read the records back: mean +- std over
 seeds, and valid F1 against step per row.
 """
+import io
 import json
 import os
 import shutil
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from thinc.api import Config
+
+from spacy_cot_distill.files import write_file
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_FIELDS = ("dataset", "row", "seed", "steps", "batch_words", "settings", "encoder")
@@ -177,9 +180,7 @@ def spacy_train(config: Path, output: Path, overrides: Dict[str, Any], gpu_id: i
     lines = [json.loads(line) for line in evals_path.read_text().splitlines()]
     evals = [line for line in lines if not line.get("final")]
     step_seconds = lines[-1]["step_seconds"]  # the logger's final line: the whole training
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"seconds": seconds, "step_seconds": step_seconds, "evals": evals}))
-    tmp.replace(marker)
+    write_file(marker, json.dumps({"seconds": seconds, "step_seconds": step_seconds, "evals": evals}))
     return Training(output, seconds, step_seconds, evals)
 
 
@@ -362,11 +363,8 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
-        path = Path(f"{prefix}_{dataset}.png")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp)
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
         plt.close(fig)
-        tmp.replace(path)
-        written.append(path)
+        written.append(write_file(Path(f"{prefix}_{dataset}.png"), png.getvalue()))
     return written
