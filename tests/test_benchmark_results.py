@@ -60,8 +60,8 @@ def test_a_bad_line_before_the_last_names_the_file_and_line(tmp_path):
 
 
 def test_parse_settings_reads_json_values_and_keeps_strings():
-    assert parse_settings(["components.cot_ner.max_length=128", "components.cot_ner.dims=[\"noun\"]", "paths.x=/tmp/a"]) == {
-        "components.cot_ner.max_length": 128, "components.cot_ner.dims": ["noun"], "paths.x": "/tmp/a"}
+    assert parse_settings(["components.cot_ner.max_length=128", "components.cot_ner.cot_dims=[\"noun\"]", "paths.x=/tmp/a"]) == {
+        "components.cot_ner.max_length": 128, "components.cot_ner.cot_dims": ["noun"], "paths.x": "/tmp/a"}
     with pytest.raises(SystemExit, match="expected a config path and a value"):
         parse_settings(["max_length"])
 
