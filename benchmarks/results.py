@@ -361,7 +361,7 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
         ax.set_title(f"{dataset}{budget}{encoder}: dev F1 by step\n(line: mean over seeds; band: lowest to highest "
                      "seed)", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
         png = io.BytesIO()
         fig.savefig(png, format="png")
