@@ -211,12 +211,15 @@ class CotRel(DistillationPipe):
             teacher = self.cfg["use_knowledge_at_inference"] and bool(self.knowledge(doc))
             rows[teacher].extend((i, pair) for pair in self.candidates(doc))
         guesses: List[List[Tuple[Pair, numpy.ndarray]]] = [[] for _ in docs]
+        pieces: Dict[int, List[List[int]]] = {}
         for teacher, group in rows.items():
             group.sort(key=lambda row: len(docs[row[0]]))
             for start in range(0, len(group), PREDICT_BATCH):
                 batch = group[start : start + PREDICT_BATCH]
                 pair_docs = [docs[i] for i, _ in batch]
-                inputs = self._inputs(pair_docs, pair_docs, [pair for _, pair in batch], teacher=teacher, student=not teacher)
+                inputs = self._inputs(
+                    pair_docs, pair_docs, [pair for _, pair in batch], teacher=teacher, student=not teacher, pieces=pieces
+                )
                 logits = self.model.predict(inputs.to(self._device()))[0]
                 probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
                 for (i, pair), p in zip(batch, probs):
@@ -269,12 +272,15 @@ class CotRel(DistillationPipe):
         device = self._device()
         n_rows = int(mask.sum())
         total = 0.0
+        pieces: Dict[int, List[List[int]]] = {}
         # chunks bound the memory when an upstream NER proposes many pairs; gradients add up until finish_update
         for start in range(0, len(pairs), TRAIN_CHUNK):
             chunk = slice(start, start + TRAIN_CHUNK)
             if not bool(mask[chunk].any()):
                 continue
-            inputs = self._inputs(pair_docs[chunk], knowledge_docs[chunk], pairs[chunk], teacher=distill, student=True)
+            inputs = self._inputs(
+                pair_docs[chunk], knowledge_docs[chunk], pairs[chunk], teacher=distill, student=True, pieces=pieces
+            )
             outputs, backprop = self.model.begin_update(inputs.to(device))
             loss = distillation_loss(
                 outputs[1] if distill else None,
@@ -319,13 +325,17 @@ class CotRel(DistillationPipe):
         *,
         teacher: bool,
         student: bool,
+        pieces: Dict[int, List[List[int]]],
     ) -> RelInputs:
-        """The student view (prompts + marked text) and/or the teacher view (marked text + knowledge), one row per pair."""
+        """The student view (prompts + marked text) and/or the teacher view (marked text + knowledge), one row per pair.
+
+        `pieces` caches each doc's sub-tokens by id(doc) across the batches of
+        one call: a long doc is tokenized once, not once per batch of its pairs.
+        """
         tokenizer = torch_module(self.model).tokenizer
         markers = tuple(tokenizer.convert_tokens_to_ids(self.model.attrs["markers"]))
         max_length, m = self.cfg["max_length"], self.model.attrs["m"]
         budget = max_length - m - 2  # the student's room for text; the teacher reads the same marked text
-        pieces: Dict[int, List[List[int]]] = {}
         for doc in docs:
             if id(doc) not in pieces:
                 pieces[id(doc)] = word_pieces(tokenizer, [token.text for token in doc])
