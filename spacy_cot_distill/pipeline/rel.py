@@ -16,6 +16,7 @@ from ..models.pair_views import build_pair_view
 from ..models.rel_model import RelInputs
 from ..models.views import knowledge_ids, word_pieces
 from .distill_pipe import DistillationPipe
+from .label_types import LabelTypes, allowed_labels
 from .pairs import Candidates, Pair, align_span
 
 DEFAULT_MODEL = Config().from_str(
@@ -49,6 +50,7 @@ TRAIN_CHUNK = 64
         "max_length": 128,
         "distill": True,
         "use_knowledge_at_inference": False,
+        "label_types": None,
         "scorer": {"@scorers": "spacy_cot_distill.rel_scorer.v1"},
     },
     default_score_weights={
@@ -75,6 +77,7 @@ def make_cot_rel(
     max_length: int,
     distill: bool,
     use_knowledge_at_inference: bool,
+    label_types: Optional[LabelTypes],
     scorer: Optional[Callable],
 ) -> "CotRel":
     """Create a `cot_rel` component (see `CotRel`)."""
@@ -94,6 +97,7 @@ def make_cot_rel(
         max_length=max_length,
         distill=distill,
         use_knowledge_at_inference=use_knowledge_at_inference,
+        label_types=label_types,
         scorer=scorer,
     )
 
@@ -121,6 +125,11 @@ class CotRel(DistillationPipe):
     {"head", "tail", "label", "score"}; with `output_none`, every candidate
     (those below the threshold as `none_label`). Inference reads nothing from
     doc._.cot unless `use_knowledge_at_inference`.
+
+    With `label_types` (e.g. `LabelTypesFromNames.v1`), a label whose argument
+    types contradict the pair's entity labels (a PER-LOC pair and
+    `/per/org/member_of`) gets no probability, in training (the gold label
+    excepted) and at inference.
     """
 
     def __init__(
@@ -141,6 +150,7 @@ class CotRel(DistillationPipe):
         max_length: int = 128,
         distill: bool = True,
         use_knowledge_at_inference: bool = False,
+        label_types: Optional[LabelTypes] = None,
         scorer: Optional[Callable] = None,
     ):
         self.check_settings(alpha, temperature)
@@ -154,6 +164,7 @@ class CotRel(DistillationPipe):
         self.model = model
         self.name = name
         self.candidates = candidates
+        self.label_types = label_types
         self.scorer = scorer
         self.cfg = {
             "labels": [],
@@ -220,7 +231,7 @@ class CotRel(DistillationPipe):
                 inputs = self._inputs(
                     pair_docs, pair_docs, [pair for _, pair in batch], teacher=teacher, student=not teacher, pieces=pieces
                 )
-                logits = self.model.predict(inputs.to(self._device()))[0]
+                logits = self._mask_types(self.model.predict(inputs.to(self._device()))[0], pair_docs, [p for _, p in batch])
                 probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
                 for (i, pair), p in zip(batch, probs):
                     guesses[i].append((pair, p))
@@ -282,6 +293,7 @@ class CotRel(DistillationPipe):
                 pair_docs[chunk], knowledge_docs[chunk], pairs[chunk], teacher=distill, student=True, pieces=pieces
             )
             outputs, backprop = self.model.begin_update(inputs.to(device))
+            outputs = [self._mask_types(o, pair_docs[chunk], pairs[chunk], gold_ids[chunk]) for o in outputs]
             loss = distillation_loss(
                 outputs[1] if distill else None,
                 outputs[0],
@@ -316,6 +328,22 @@ class CotRel(DistillationPipe):
             others = random.sample(others, self.cfg["max_none_pairs"])
         rows.extend((pair, self.cfg["none_label"]) for pair in others)
         return rows
+
+    def _mask_types(
+        self, logits: torch.Tensor, docs: Sequence[Doc], pairs: Sequence[Pair], gold_ids: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """The logits, those of labels that the pair's entity types rule out pushed to -1e4 (finite: the KL stays defined)."""
+        if self.label_types is None:
+            return logits
+        ents: Dict[int, Dict[Tuple[int, int], str]] = {}
+        types = []
+        for doc, (head, tail) in zip(docs, pairs):
+            spans = ents.setdefault(id(doc), {(ent.start, ent.end): ent.label_ for ent in doc.ents})
+            types.append((spans.get(head), spans.get(tail)))
+        allowed = allowed_labels(self.label_types, self.labels, types)
+        if gold_ids is not None:  # the data's own label is learnt even where the types disagree
+            allowed[torch.arange(len(types)), gold_ids] = True
+        return logits.masked_fill(~allowed.to(logits.device), -1e4)
 
     def _inputs(
         self,
