@@ -34,7 +34,7 @@ ROWS = {
     "a": ("baseline_ner.cfg", "gpt", []),
     "b": ("cot_ner.cfg", "gpt", ["--components.cot_ner.distill", "false"]),
     "c": ("cot_ner.cfg", "gpt", []),
-    "d": ("cot_ner.cfg", "qwen", ["--components.cot_ner.dims", '["noun","sentence","multimodal"]']),
+    "d": ("cot_ner.cfg", "qwen", ["--components.cot_ner.cot_dims", '["noun","sentence","multimodal"]']),
 }
 
 

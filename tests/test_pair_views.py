@@ -167,7 +167,7 @@ def test_a_long_doc_is_tokenized_once_for_all_its_pairs(tmp_path):
     from spacy.training import Example
 
     from spacy_cot_distill.models.encoder import torch_module
-    from spacy_cot_distill.pipeline.rel import PREDICT_BATCH
+    from spacy_cot_distill.pipeline.distill_pipe import PREDICT_BATCH
     from test_cot_ner import make_tiny_bert
     from test_cot_rel import TRAIN, given_pairs, make_doc, rel_nlp
 

@@ -3,7 +3,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 import spacy
 from spacy.language import Language
@@ -127,7 +127,7 @@ def _style(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, summ
             yield sample, None, "truncated answer"
             continue
         summary.answers["text"] += 1
-        new = run.tokenizer(parse_rewrite(answer.text))
+        new = run.tokenizer(parse_rewrite(cast(str, answer.text)))  # _answer_problem refuses no text
         words = [t.text for t in new]
         if not words:
             yield sample, None, "no rewrite in the answer"
@@ -142,7 +142,7 @@ def _style(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, summ
             yield sample, None, "head or tail not found" if sample.pair is not None else "entity not found"
             continue
         yield sample, build_doc(sample, "style", n, words, [bool(t.whitespace_) for t in new],
-                                dict(zip(gold, found)), caption=sample.doc._.caption,
+                                dict(zip(gold, cast(List[Tuple[int, int]], found))), caption=sample.doc._.caption,
                                 image_id=sample.doc._.image_id), None
 
 
@@ -167,7 +167,7 @@ def _entity(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, sum
         if problem:
             yield sample, None, problem
             continue
-        verdict = parse_yes_no(answer.text)
+        verdict = parse_yes_no(cast(str, answer.text))
         summary.answers[verdict] += 1
         yield (sample, doc, None) if verdict == "yes" else (sample, None, f"answer {verdict}")
 
@@ -184,7 +184,7 @@ def _image(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, summ
         doc = sample.doc
         identity = {offsets: offsets for offsets, _ in sample.gold()}
         yield sample, build_doc(sample, "image", n, [t.text for t in doc], [bool(t.whitespace_) for t in doc],
-                                identity, caption=" ".join(answer.text.split())), None
+                                identity, caption=" ".join(cast(str, answer.text).split())), None
 
 
 _KIND_FUNCTIONS = {"style": _style, "entity": _entity, "image": _image}

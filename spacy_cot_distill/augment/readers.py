@@ -1,6 +1,6 @@
 """A training corpus reader that adds augmented DocBins to the main one (never use it for dev or test)."""
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -43,7 +43,7 @@ def create_augmented_corpus(
     empty folder adds nothing, so a workflow can point at the folder `cot-distill
     augment` writes to whether or not it ran.
     """
-    options = dict(gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)
+    options: Dict[str, Any] = dict(gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)
     extras = [] if augmented is None else [augmented] if isinstance(augmented, (str, Path)) else list(augmented)
     corpora = [Corpus(path, **options)]
     for extra in map(Path, extras):

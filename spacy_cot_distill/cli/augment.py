@@ -57,7 +57,7 @@ def augment_cli(
                 DocBin(docs=docs, store_user_data=True).to_disk(output_path)
                 report.print()
         except KeyboardInterrupt:
-            msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)
+            msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)  # type: ignore[call-overload]  # 130: Ctrl-C
         except (ValueError, RuntimeError) as err:
             msg.fail(str(err), exits=1)
     print_summaries(summaries)

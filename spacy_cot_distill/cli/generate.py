@@ -70,7 +70,7 @@ def generate_cli(
             dry_run=dry_run, progress=progress,
         )
     except KeyboardInterrupt:
-        msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)
+        msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)  # type: ignore[call-overload]  # 130: Ctrl-C
     except (ValueError, RuntimeError) as err:  # bad input (InputError), templates, options, a missing API key
         msg.fail(str(err), exits=1)
     result.print()

@@ -2,7 +2,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, cast, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
@@ -237,6 +237,7 @@ def generate_docbin(
             return estimate_cost(build_requests(docs, dims, settings, templates, task, image_dir), settings, cache)
         report = generate(docs, dims, settings, cache, templates=templates, task=task, image_dir=image_dir,
                           batch_api=batch_api, poll_interval=poll_interval, progress=progress)
+    output_path = cast(Path, output_path)  # given whenever dry_run is off
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     DocBin(docs=docs, store_user_data=True).to_disk(output_path)
     return report

@@ -60,7 +60,7 @@ def entity_pairs(max_distance: int = 20) -> Candidates:
 def align_span(source: Doc, span: Span, target: Doc) -> Optional[Span]:
     """`span` of `source` as token offsets of `target` (same text, maybe other tokens); None if no token boundary fits."""
     if len(source) == len(target) and all(a.idx == b.idx and len(a) == len(b) for a, b in zip(source, target)):
-        return tuple(span)
+        return (span[0], span[1])
     chars = source[span[0] : span[1]]
     aligned = target.char_span(chars.start_char, chars.end_char)
     return (aligned.start, aligned.end) if aligned is not None else None

@@ -2,6 +2,7 @@
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from spacy.errors import Errors
 from spacy.language import Language
 from spacy.training import Corpus, Example
 from spacy.util import filter_spans, registry
@@ -27,6 +28,8 @@ def create_pairs_corpus(
     NER next to the relations on MNRE; `copy_knowledge` also hands over doc._.cot,
     for evaluating the teacher view with knowledge at inference.
     """
+    if path is None:
+        raise ValueError(Errors.E913)  # spaCy's "corpus path is None" error, as its own reader raises it
     corpus = Corpus(path, gold_preproc=gold_preproc, max_length=max_length, limit=limit)
 
     def read(nlp: Language) -> Iterator[Example]:
