@@ -7,12 +7,14 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from wasabi import msg
 
 from ..llm.cache import ResponseCache
 from ..llm.client import Answer, LLMSettings, complete
-from ..llm.generate import TRUNCATED, read_docs
+from ..data.docbin import read_docs, write_docs
+from ..files import refuse_overwrite
+from ..llm.generate import TRUNCATED
 from ..llm.prompts import AUGMENTATION_DIMS, TASKS, Message, PromptTemplates, doc_text
 from .align import align_spans
 from .samples import Sample, build_doc
@@ -256,12 +258,12 @@ def augment_docbin(
     progress: bool = True,
 ) -> Tuple[List[Doc], Dict[str, KindSummary]]:
     """Read a DocBin, augment it and write only the new docs to `output_path` (swaps draw from `pool_path`'s docs)."""
+    refuse_overwrite(output_path, input_path, pool_path)  # the output holds the new docs only
     docs = read_docs(input_path)
     pool_docs = read_docs(pool_path) if pool_path is not None else None
     with ResponseCache(cache_path) as cache:
         new_docs, summaries = augment(docs, kinds, per_doc, seed, settings=settings, cache=cache,
                                       templates=PromptTemplates(template_dir), task=task, nlp=spacy.blank(lang),
                                       pool_docs=pool_docs, progress=progress)
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=new_docs, store_user_data=True).to_disk(output_path)
+    write_docs(output_path, new_docs)
     return new_docs, summaries

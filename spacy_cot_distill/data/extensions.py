@@ -1,4 +1,4 @@
-"""The doc extensions of DESIGN.md, kept msgpack-safe so DocBin stores them."""
+"""The doc extensions (the README's table under "The Python API"), kept msgpack-safe so DocBin stores them."""
 from typing import Any, Callable, Dict, List
 
 from spacy.tokens import Doc

@@ -3,7 +3,6 @@ from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe
 from .ner import CotNer, make_cot_ner
 from .pairs import entity_pairs, gold_pairs
 from .rel import CotRel, make_cot_rel
-from .rel_corpus import create_pairs_corpus
 from .rel_scorer import make_rel_scorer, score_relations
 
 __all__ = [
@@ -15,7 +14,6 @@ __all__ = [
     "make_cot_rel",
     "gold_pairs",
     "entity_pairs",
-    "create_pairs_corpus",
     "make_rel_scorer",
     "score_relations",
 ]

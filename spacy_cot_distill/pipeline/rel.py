@@ -10,9 +10,10 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
+from ..data.spans import align_span
 from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
 from .label_types import LabelTypes, allowed_labels
-from .pairs import Candidates, Pair, align_span
+from .pairs import Candidates, Pair
 
 DEFAULT_MODEL = Config().from_str(
     """
