@@ -103,7 +103,8 @@ def ray_annotate(
                     for _, record in read_records(Path(input_path), "spacy")]
             dataset, fmt = ray.data.from_items(rows), "jsonl"
         else:
-            dataset = ray.data.read_text(input_path, drop_empty_lines=False, include_paths=True)
+            # reading is I/O: it must not wait for the CPUs the actors hold (2 actors on 2 cores starved it)
+            dataset = ray.data.read_text(input_path, drop_empty_lines=False, include_paths=True, num_cpus=0)
         dataset = dataset.map_batches(
             PipelineActor,
             fn_constructor_kwargs={"model": model, "fmt": fmt, "batch_size": batch_size, "use_gpu": gpu_id >= 0},

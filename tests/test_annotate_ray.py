@@ -18,7 +18,7 @@ def test_ray_two_workers_write_the_single_process_output_line_for_line(pipeline,
     assert single.written == 58 and single.blank == 1 and len(single.skipped) == 1
 
     result = CliRunner().invoke(app, ["annotate", str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "ray.jsonl"),
-                                      "--ray", "--workers", "2", "--cpus-per-worker", "0.5", "--batch-size", "8",
+                                      "--ray", "--workers", "2", "--batch-size", "8",
                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
