@@ -7,7 +7,6 @@ JSONL (`{"id": IMGID, "text": tokens joined by spaces}`, written to --work). Fig
   docs/s      N / wall s
   peak RSS    the largest sum of RSS over the command's process tree (sampled every 0.1 s; shared pages
               counted once per process, so an upper bound for several processes)
-  max proc    the largest single process's peak RSS (getrusage of the children)
   = single    whether the row's output is byte-identical to the single-process output
 Threads: the single-process row runs torch on --threads threads (default: all cores); the --n-process 2
 and Ray rows give each process one thread per core it owns (OMP_NUM_THREADS=1 for 2 workers on 2 cores).
@@ -17,7 +16,6 @@ and Ray rows give each process one thread per core it owns (OMP_NUM_THREADS=1 fo
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,9 +66,8 @@ def tree_rss(root: int) -> int:
     return sum(rss.get(pid, 0) for pid in tree)
 
 
-def run_measured(command: List[str], env: Dict[str, str]) -> Tuple[float, float, float]:
-    """Run `command`; return (wall s, peak summed RSS of its process tree in MB, largest process peak RSS in MB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run_measured(command: List[str], env: Dict[str, str]) -> Tuple[float, float]:
+    """Run `command`; return (wall s, peak summed RSS of its process tree in MB)."""
     start = time.perf_counter()
     log = tempfile.TemporaryFile()  # not a pipe: a full one would stall the child
     child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -84,9 +81,7 @@ def run_measured(command: List[str], env: Dict[str, str]) -> Tuple[float, float,
     log.close()
     if child.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({child.returncode}):\n{output[-3000:]}")
-    # ru_maxrss is in KiB and is a max over every waited-for child: only a new maximum is this run's
-    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, peak / 2**20, (largest if largest > before else float("nan")) / 1024
+    return wall, peak / 2**20
 
 
 def main() -> None:
@@ -118,12 +113,12 @@ def main() -> None:
     for name in args.rows.split(","):
         extra, threads = rows[name]
         out = args.work / f"{name}.jsonl"
-        wall, peak, largest = run_measured(base + [str(out)] + common + extra, {**env, "OMP_NUM_THREADS": threads})
+        wall, peak = run_measured(base + [str(out)] + common + extra, {**env, "OMP_NUM_THREADS": threads})
         same = "yes" if (args.work / "single.jsonl").exists() and out.read_bytes() == (
             args.work / "single.jsonl").read_bytes() else "no"
-        table.append((labels[name], threads, f"{wall:.1f}", f"{n / wall:.1f}", f"{peak:.0f}", f"{largest:.0f}", same))
+        table.append((labels[name], threads, f"{wall:.1f}", f"{n / wall:.1f}", f"{peak:.0f}", same))
         print(f"{labels[name]}: {wall:.1f} s, {n / wall:.1f} docs/s, peak tree RSS {peak:.0f} MB", flush=True)
-    header = ("mode", "torch threads/process", "wall s", "docs/s", "peak tree RSS MB", "max proc RSS MB", "= single")
+    header = ("mode", "torch threads/process", "wall s", "docs/s", "peak tree RSS MB", "= single")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in table]
     print(f"\nannotate on {n} tweets of {args.data.name}, model {args.model}, batch {args.batch_size}, "

@@ -98,6 +98,7 @@ def ray_annotate(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
+        dataset: Any
         if fmt == "spacy":
             rows = [{"path": input_path, "text": json.dumps(record, ensure_ascii=False)}
                     for _, record in read_records(Path(input_path), "spacy")]

@@ -1,5 +1,6 @@
 """`spacy package` of a trained cot_ner pipeline, installed into a fresh virtualenv and used offline."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,9 +37,12 @@ def test_packaged_pipeline_installs_in_a_fresh_venv_and_runs_offline(tmp_path):
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", "torch==2.13.0")  # the CPU file on disk
+    # away from the checkout: its spacy_cot_distill.egg-info on sys.path (PYTHONPATH, or the cwd of
+    # `python -m pip`) would pass for an installed spacy-cot-distill and pip would skip the wheel
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run(python, "-m", "pip", "install", "-q", "torch==2.13.0", env=clean, cwd=tmp_path)  # the CPU file on disk
     # the README's install line: the pipeline by name, the plugin found beside it
-    run(python, "-m", "pip", "install", "-q", "--find-links", dist, "en_cot_test")
+    run(python, "-m", "pip", "install", "-q", "--find-links", dist, "en_cot_test", env=clean, cwd=tmp_path)
     code = (
         "import json, sys, spacy\n"
         "nlp = spacy.load('en_cot_test')\n"
