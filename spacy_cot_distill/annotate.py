@@ -173,6 +173,8 @@ def annotate(
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise InputError(input_path, None, "no such file")
+    if output_path.resolve() == input_path.resolve():
+        raise InputError(output_path, None, "the output is the input: write the annotations to another file")
     nlp = model if isinstance(model, Language) else load_pipeline(model, gpu_id)
     fmt = input_format(input_path)
     stats = AnnotateStats()

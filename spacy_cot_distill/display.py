@@ -1,6 +1,6 @@
 """displaCy views of docs: entities, relations as labelled arcs, and the CoT knowledge beside them."""
 import html
-from typing import Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 from spacy import displacy
 from spacy.tokens import Doc, Span
@@ -28,7 +28,8 @@ def _entities(doc: Doc) -> List[Span]:
 def _relation_arcs(doc: Doc) -> str:
     """Relations as a displaCy arc view, each entity collapsed into one labelled 'word'."""
     spans = sorted(_entities(doc), key=lambda s: (s.start, s.end))
-    words, index = [], {}
+    words: List[Dict[str, str]] = []
+    index: Dict[Tuple[int, int], int] = {}
     i = 0
     while i < len(doc):
         span = next((s for s in spans if s.start == i), None)

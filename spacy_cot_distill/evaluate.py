@@ -2,22 +2,25 @@
 from pathlib import Path
 from typing import Any, Dict, Union
 
+from spacy.language import Language
 from wasabi import msg
 
+from .data.docbin import read_docs
 
-def evaluate(model: Union[str, Path], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:
-    """Run `model` on the texts of the gold docs in `data_path` and return the components' scores.
+
+def evaluate(model: Union[str, Path, Language], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:
+    """Run `model` (a pipeline or its name) on the texts of the gold docs in `data_path`; return the components' scores.
 
     The predicted docs are made from the words alone: no knowledge, caption or image reaches the pipeline.
     """
     import spacy
-    from spacy.tokens import Doc, DocBin
+    from spacy.tokens import Doc
     from spacy.training import Example
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
-    gold = DocBin().from_disk(data_path).get_docs(nlp.vocab)
+    nlp = model if isinstance(model, Language) else spacy.load(model)
+    gold = read_docs(data_path, nlp.vocab)
     examples = [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d) for d in gold]
     scores = nlp.evaluate(examples)
     scores.pop("speed", None)

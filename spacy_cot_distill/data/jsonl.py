@@ -20,8 +20,8 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
 from ..errors import InputError
-from .jsonlines import read_json_lines
 from .mnre import SPANS_KEY
+from .text import read_json_lines
 
 
 def _entities(doc: Doc, record: Dict[str, Any], by_chars: bool, path: Path, lineno: int) -> List[Span]:

@@ -6,9 +6,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 from spacy.tokens import Doc
 
 from ..errors import InputError
-from .jsonlines import read_json_lines
 from .summary import ConversionSummary
-from .text import read_lines
+from .text import read_json_lines, read_lines
 
 CAPTION_SEP = " :"
 

@@ -1,6 +1,7 @@
-"""Line reading with errors that name the file and the line."""
+"""Line reading, plain and JSON, with errors that name the file and the line."""
+import json
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Any, Dict, Iterator, Tuple
 
 from ..errors import InputError
 
@@ -10,7 +11,10 @@ def read_lines(path: Path) -> Iterator[Tuple[int, str]]:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "no such file")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputError(path, None, f"cannot read it ({err.strerror}): check its permissions") from None
     if not data.strip():
         raise InputError(path, None, "the file is empty")
     for lineno, raw in enumerate(data.splitlines(), start=1):
@@ -18,3 +22,17 @@ def read_lines(path: Path) -> Iterator[Tuple[int, str]]:
             yield lineno, raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as err:
             raise InputError(path, lineno, f"not valid UTF-8 ({err.reason} at byte {err.start})") from None
+
+
+def read_json_lines(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; each line must be a JSON object."""
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(path, lineno, f"not valid JSON: {err.msg} (column {err.colno})") from None
+        if not isinstance(record, dict):
+            raise InputError(path, lineno, "expected a JSON object")
+        yield lineno, record

@@ -1,6 +1,6 @@
 """Twitter-2015/2017 (UMT) CoNLL files: an IMGID line, token<TAB>tag lines, blank line between tweets."""
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc
 from spacy.training.iob_utils import biluo_tags_to_spans, iob_to_biluo
@@ -18,8 +18,11 @@ def _check_tag(tag: str, path: Path, line: int) -> None:
     raise InputError(path, line, f"tag {tag!r} is not in the BIO scheme (O, B-X, I-X)")
 
 
-def _records(path: Path) -> Iterator[Tuple[str, int, List[str], List[str]]]:
-    imgid, start, words, tags = None, 0, [], []
+def _records(path: Path) -> Iterator[Tuple[Optional[str], int, List[str], List[str]]]:
+    imgid: Optional[str] = None
+    start = 0
+    words: List[str] = []
+    tags: List[str] = []
     for lineno, line in read_lines(path):
         if not line.strip():
             if words:
