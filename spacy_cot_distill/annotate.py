@@ -10,8 +10,8 @@ Blank lines are skipped and counted. Output, a line per doc in input order:
      "entities": [{"start": 0, "end": 5, "label": "PER", "text": "Obama"}, ...],
      "relations": [{"head": [0, 5], "tail": [11, 16], "label": "/per/org/member_of", "score": 0.9731}]}
 
-Offsets are characters, end exclusive; relation scores are rounded to 4 places, so that
-batches cut differently (processes, Ray workers) write the same bytes.
+Offsets are characters, end exclusive; relation scores are rounded to 4 places (batches cut
+differently, as Ray cuts them, can move a score's last place; --n-process cuts them as one process does).
 """
 import json
 import sys

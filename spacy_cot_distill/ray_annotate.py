@@ -3,7 +3,8 @@
 Ray reads the input (`read_text`: a file, a folder of files or an `s3://` path that every node can
 read; a `.spacy` DocBin is read by the driver and handed over with `from_items`), each of `workers`
 actors loads the pipeline once and annotates its batches, and the driver streams the results back in
-input order (`preserve_order`) into OUTPUT, the same JSON lines as a single-process run, byte for byte.
+input order (`preserve_order`) into OUTPUT, the same JSON lines as a single-process run (a relation
+score can differ in its last place: batches cut elsewhere pad differently).
 OUTPUT is written whole or not at all (a `.part` file renamed at the end), so a Ray run has no --resume.
 """
 import json
