@@ -1,5 +1,5 @@
 """The NER network: word vectors from a (prompted) encoder, casing features, a BIO head."""
-from typing import Any, List
+from typing import Any, List, Optional
 
 import torch
 from spacy.util import registry
@@ -95,6 +95,7 @@ def build_cot_ner_model(
     shape_buckets: int = 256,
     shape_width: int = 16,
     dropout: float = 0.1,
+    quantize: Optional[str] = None,
 ) -> Model:
     """Per-token BIO logits from a prompted encoder, for `cot_ner`.
 
@@ -105,6 +106,10 @@ def build_cot_ner_model(
     shape_buckets (int): Hash buckets of spaCy's token shape, the casing feature the uncased encoders lack.
     shape_width (int): Width of the shape embedding.
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
+    quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
+        loaded (CPU inference; e.g. `spacy.load(path, config={"components": {"cot_ner": {"model": {"quantize":
+        "int8"}}}})`); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`). Training
+        runs in fp32 only.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_tokens, nO] per view asked for.
     """
     if pooling not in ("first", "mean"):
@@ -114,4 +119,4 @@ def build_cot_ner_model(
         return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout)
 
     # a student input holds the prompts, [CLS], [SEP] and at least one sub-token
-    return EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m)
+    return EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m, quantize=quantize)

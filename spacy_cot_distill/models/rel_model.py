@@ -1,5 +1,5 @@
 """The relation network: a (prompted) encoder over marked text, the two start markers' vectors, a linear head."""
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from spacy.util import registry
@@ -94,6 +94,7 @@ def build_cot_rel_model(
     n_heads: int = 4,
     dropout: float = 0.1,
     markers: List[str] = list(MARKERS),
+    quantize: Optional[str] = None,
 ) -> Model:
     """Label logits per candidate pair from a prompted encoder over the marked text, for `cot_rel`.
 
@@ -102,6 +103,9 @@ def build_cot_rel_model(
     n_heads (int): Attention heads of the prompt generator (1 where the encoder width is not divisible by it).
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
     markers (List[str]): The 4 tokens added to the encoder's vocabulary: head start, head end, tail start, tail end.
+    quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
+        loaded (CPU inference); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`).
+        Training runs in fp32 only.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_pairs, nO] per view asked for.
     """
     if len(markers) != 4 or len(set(markers)) != 4:
@@ -112,5 +116,6 @@ def build_cot_rel_model(
 
     # a student input holds the prompts, [CLS], [SEP] and the 4 markers
     return EncoderModel(
-        "cot_rel_model", encoder, build, dropout=dropout, min_length=m + 6, m=m, special_tokens=markers
+        "cot_rel_model", encoder, build, dropout=dropout, min_length=m + 6, m=m, special_tokens=markers,
+        quantize=quantize,
     )
