@@ -5,11 +5,11 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
-from test_cot_ner import TRAIN, make_tiny_bert, train_nlp
+from tiny_models import TRAIN, train_nlp
 
 
-def test_evaluate_prints_per_type_table_and_writes_json(tmp_path):
-    nlp, _ = train_nlp(make_tiny_bert(tmp_path / "bert"))
+def test_evaluate_prints_per_type_table_and_writes_json(tiny_encoder, tmp_path):
+    nlp, _ = train_nlp(tiny_encoder)
     nlp.to_disk(tmp_path / "model")
     gold = []
     for text, ents in TRAIN:

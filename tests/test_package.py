@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_cot_ner import TRAIN, make_tiny_bert, train_nlp
+from tiny_models import TRAIN, train_nlp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,8 +16,8 @@ def run(*args, **kwargs):
     return result.stdout
 
 
-def test_packaged_pipeline_installs_in_a_fresh_venv_and_runs_offline(tmp_path):
-    encoder = make_tiny_bert(tmp_path / "bert")
+def test_packaged_pipeline_installs_in_a_fresh_venv_and_runs_offline(tiny_encoder, tmp_path):
+    encoder = shutil.copytree(tiny_encoder, tmp_path / "bert")
     nlp, _ = train_nlp(encoder)
     expected = [[(e.text, e.label_) for e in nlp(text).ents] for text, _ in TRAIN]
     nlp.to_disk(tmp_path / "model")
