@@ -1,9 +1,10 @@
-"""Shared by every test: one torch thread, and one tiny random BERT built once for the whole run."""
+"""Shared by every test: one torch thread, one tiny random BERT and the synthetic corpora, each made once a run."""
 from pathlib import Path
 
 import pytest
 import torch
 
+from corpora import write_corpora
 from tiny_models import make_tiny_bert
 
 # tiny models: one thread trains them faster than two on a shared CI machine
@@ -14,3 +15,9 @@ torch.set_num_threads(1)
 def tiny_encoder(tmp_path_factory) -> Path:
     """A tiny random BERT directory (tests that delete or change it take a copy)."""
     return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    """The synthetic corpora of tests/corpora.py, laid out as ../shared/data (read-only by convention)."""
+    return write_corpora(tmp_path_factory.mktemp("data"))

@@ -1,20 +1,17 @@
 """Prompt templates, import-knowledge, and the no-openai-on-import rule."""
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
+from corpus_checks import check_import_qwen_knowledge
 from spacy_cot_distill.cli import app
-from spacy_cot_distill.data.convert import convert_twitter
 from spacy_cot_distill.llm import DIMS, PromptTemplates
 from spacy_cot_distill.llm.prompts import doc_messages
 
-SHARED = Path(__file__).parents[1] / ".." / "shared" / "data"
 SYSTEM = "You are a helpful assistant. Be concise: answer in at most four short sentences."
 
 
@@ -80,16 +77,8 @@ def test_a_template_naming_an_unknown_variable_is_an_error(tmp_path):
         PromptTemplates(tmp_path).messages("noun", "x")
 
 
-def test_import_knowledge_puts_the_shared_qwen_knowledge_into_doc_cot(tmp_path):
-    convert_twitter(SHARED / "twitter2017" / "valid.txt", tmp_path / "valid.spacy")
-    knowledge = SHARED / "knowledge" / "qwen2.5-coder-1.5b" / "twitter2017_valid.jsonl"
-    result = CliRunner().invoke(app, ["import-knowledge", str(tmp_path / "valid.spacy"), str(knowledge), str(tmp_path / "out.spacy")])
-    assert result.exit_code == 0, result.output
-    docs = list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(Vocab()))
-    first = json.loads(knowledge.read_text(encoding="utf8").splitlines()[0])
-    assert len(docs) == 723
-    assert docs[0]._.doc_id == first["imgid"] and docs[0]._.cot == first["cot"]
-    assert all(set(doc._.cot) == {"noun", "sentence", "multimodal"} for doc in docs)
+def test_import_knowledge_puts_the_qwen_knowledge_into_doc_cot(synthetic_data, tmp_path):
+    check_import_qwen_knowledge(synthetic_data, tmp_path, docs=12)
 
 
 def test_import_knowledge_reports_a_bad_file_by_line(tmp_path):
