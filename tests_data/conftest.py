@@ -30,8 +30,9 @@ def pytest_configure(config):
     data = Path(config.getoption("--data")).resolve()
     missing = [name for name in LAYOUT if not (data / name).is_dir()]
     if missing:
+        found = f"{data} lacks {', '.join(missing)}" if data.is_dir() else f"{data} is not a folder"
         raise pytest.UsageError(
-            f"the real-data suite needs the benchmark corpora: {data} lacks {', '.join(missing)}. "
+            f"the real-data suite needs the benchmark corpora: {found}. "
             "Pass --data DIR, a folder laid out as ../shared/data (see its README)."
         )
 
