@@ -1,4 +1,4 @@
-"""Issue 6 item 5: cot_ner on a Twitter `valid` split with and without each augmentation kind, on one budget.
+"""cot_ner on a Twitter `valid` split with and without each augmentation kind, on one budget.
 
 Rows, each trained with `spacy train` for the same steps, batches and optimizer:
   baseline  stock spaCy transformer + ner (configs/baseline_ner.cfg), train docs only
@@ -29,10 +29,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from spacy.tokens import DocBin
-from spacy.vocab import Vocab
-
-import spacy_cot_distill  # noqa: F401  (doc extensions, to count the augmented docs)
+from spacy_cot_distill.data.docbin import read_docs, write_docs
+from spacy_cot_distill.files import write_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ner_accuracy import ROOT, ROWS, add_budget_arguments, evaluate, prepare, train  # noqa: E402
@@ -45,8 +43,7 @@ def first_docs(path: Path, n: int) -> Path:
     """A DocBin of the first `n` docs of `path` (the low-resource training set), written next to it."""
     out = path.with_name(f"{path.stem}_first{n}.spacy")
     if not out.exists():
-        docs = list(DocBin().from_disk(path).get_docs(Vocab()))[:n]
-        DocBin(store_user_data=True, docs=docs).to_disk(out)
+        write_docs(out, read_docs(path)[:n])
     return out
 
 
@@ -60,8 +57,8 @@ def main() -> None:
     paths = prepare(args)
     if args.train_docs:
         paths["train", "gpt"] = first_docs(paths["train", "gpt"], args.train_docs)
-    kinds = Counter(d._.augmented_from["kind"] for d in DocBin().from_disk(args.augmented).get_docs(Vocab()))
-    n_train = len(DocBin().from_disk(paths["train", "gpt"]))
+    kinds = Counter(d._.augmented_from["kind"] for d in read_docs(args.augmented))
+    n_train = len(read_docs(paths["train", "gpt"]))
     print(f"encoder {args.encoder}, {args.steps} steps of {args.batch_words} words, cpu count {os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, train docs {n_train}, augmented {dict(kinds)}")
     print("| dataset | row | seed | train docs | augmented docs | P | R | F1 | train s |")
@@ -78,7 +75,7 @@ def main() -> None:
                 ROWS[name] = ROWS["c"]
             seconds = train(name, paths, args.encoder, args.steps, args.batch_words, int(seed), out, args.gpu_id)
             result = evaluate(out / "model-last", paths["valid", "gpt"])
-            (out / "scores.json").write_text(json.dumps(result, indent=2))
+            write_file(out / "scores.json", json.dumps(result, indent=2))
             f1[row].append(100 * result["f"])
             n_aug = sum(kinds[kind] for kind in KIND_ROWS.get(row, []))
             print(f"| {args.dataset} | {row} | {seed} | {n_train} | {n_aug} | {100 * result['p']:.1f} "

@@ -1,4 +1,4 @@
-"""NER accuracy rows of issue 4 on a Twitter `valid` split, each trained with `spacy train` on one budget.
+"""NER accuracy rows (RESULTS.md, "NER") on a Twitter `valid` split, each trained with `spacy train` on one budget.
 
 Rows: (a) stock spaCy transformer + ner (configs/baseline_ner.cfg); (b) cot_ner
 without distillation (student alone); (c) cot_ner distilled with the ChatGPT
@@ -26,6 +26,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from spacy_cot_distill.data.convert import convert_twitter
+from spacy_cot_distill.files import write_file
 
 ROOT = Path(__file__).resolve().parent.parent
 YEAR = {"twitter2015": "15", "twitter2017": "17"}
@@ -34,14 +35,14 @@ ROWS = {
     "a": ("baseline_ner.cfg", "gpt", []),
     "b": ("cot_ner.cfg", "gpt", ["--components.cot_ner.distill", "false"]),
     "c": ("cot_ner.cfg", "gpt", []),
-    "d": ("cot_ner.cfg", "qwen", ["--components.cot_ner.dims", '["noun","sentence","multimodal"]']),
+    "d": ("cot_ner.cfg", "qwen", ["--components.cot_ner.cot_dims", '["noun","sentence","multimodal"]']),
 }
 
 
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
     """A copy of a knowledge file without records whose knowledge is null (they count as missing)."""
     records = [r for r in srsly.read_jsonl(src) if r.get("knowledge", "") is not None]
-    srsly.write_jsonl(dst, records)
+    write_file(dst, "".join(srsly.json_dumps(record) + "\n" for record in records))
     return dst
 
 
@@ -83,7 +84,7 @@ def train(row: str, paths: dict, encoder: str, steps: int, batch_words: int, see
     start = time.time()
     subprocess.run(cmd, check=True)
     seconds = time.time() - start
-    (out / "train_seconds.json").write_text(json.dumps(seconds))
+    write_file(out / "train_seconds.json", json.dumps(seconds))
     return seconds
 
 
@@ -144,7 +145,7 @@ def main() -> None:
             out = args.work / f"{args.dataset}_{Path(args.encoder).parent.name}_{budget}_{trained}_s{seed}"
             seconds = train(trained, paths, args.encoder, args.steps, args.batch_words, int(seed), out, args.gpu_id)
             result = evaluate(out / "model-last", paths["valid", "gpt"], use_knowledge=row == "e")
-            (out / f"scores_{row}.json").write_text(json.dumps(result, indent=2))
+            write_file(out / f"scores_{row}.json", json.dumps(result, indent=2))
             print(
                 f"| {args.dataset} | ({row}) | {seed} | {100 * result['p']:.1f} | {100 * result['r']:.1f} "
                 f"| {100 * result['f']:.1f} | {seconds:.0f} |",

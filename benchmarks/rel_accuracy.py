@@ -23,7 +23,8 @@ import spacy
 import torch
 
 import spacy_cot_distill  # noqa: F401  (doc extensions, registered functions)
-from spacy_cot_distill.pipeline.rel_corpus import create_pairs_corpus
+from spacy_cot_distill.files import write_file
+from spacy_cot_distill.readers import create_pairs_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"baseline": ROOT / "configs" / "baseline_rel.cfg", "distilled": ROOT / "configs" / "cot_rel.cfg"}
@@ -108,7 +109,7 @@ def main() -> None:
         )
     delta = 100 * (rows["distilled student (text only)"]["rel_micro_f"] - rows["baseline (text only)"]["rel_micro_f"])
     print(f"distilled - baseline micro-F1: {delta:+.2f}")
-    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "train_seconds": seconds, "rows": rows}, indent=2))
+    write_file(args.out / "results.json", json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "train_seconds": seconds, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -270,6 +270,20 @@ def test_cli_writes_new_docs_and_the_summary(scripted, tmp_path):
     assert bad.exit_code == 1 and "Unknown augmentation kind(s) colour" in bad.output
 
 
+
+def test_cli_counts_failed_knowledge_requests_against_max_failed(scripted, tmp_path):
+    server = scripted(reply)
+    server.fail_prompts("special words", "500")  # the noun template: every knowledge request fails
+    source = tmp_path / "train.spacy"
+    DocBin(docs=tweets(), store_user_data=True).to_disk(source)
+    out = tmp_path / "train_aug.spacy"
+    result = CliRunner().invoke(app, [
+        "augment", str(source), str(out), "--kinds", "image", "--dims", "noun", "--model", "m",
+        "--base-url", server.base_url, "--no-progress", "--max-retries", "0", "--max-failed", "0.4"])
+    assert result.exit_code == 1, result.output  # 3 of 6 requests failed, all of them knowledge
+    assert "More than 40.0% of the requests failed" in result.output
+    assert len(list(DocBin().from_disk(out).get_docs(Vocab()))) == 3  # the new docs are kept all the same
+
 # -- property: whatever the server rewrites, the new docs' spans are valid, disjoint and keep their labels
 
 NLP = spacy.blank("en")

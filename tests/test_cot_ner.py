@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.models.bio import bio_tags, start_scores, transition_scores, viterbi
 from spacy_cot_distill.models.distill import distillation_loss
+from spacy_cot_distill.models.encoder import torch_module
 from spacy_cot_distill.models.prompt_generator import ConditionalPromptGenerator, PromptedEncoder
 from spacy_cot_distill.models.views import windows
 from tiny_models import KNOWLEDGE, TRAIN, examples, train_nlp
@@ -83,7 +84,7 @@ def test_knowledge_at_inference_switch(trained):
     student_ids = ner.predict([known])
     ner.cfg["use_knowledge_at_inference"] = True
     try:
-        views = ner._inputs([known], [known], teacher=True, student=False).views
+        views = torch_module(ner.model).featurize(ner._views([known], [known], [None], teacher=True, student=False)).views
         assert views[0].input_ids.shape[1] > len(known) + 2  # the knowledge is in the input
         teacher_ids = ner.predict([known, without])
         # a doc without knowledge still gets the student view

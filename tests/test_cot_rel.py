@@ -247,7 +247,7 @@ def test_labels_unseen_at_training(trained):
 def test_pairs_corpus_hands_unlabelled_pairs_to_predicted_docs(trained, tmp_path):
     from spacy.tokens import DocBin
 
-    from spacy_cot_distill.pipeline.rel_corpus import create_pairs_corpus
+    from spacy_cot_distill.readers import create_pairs_corpus
 
     nlp, gold, _ = trained
     DocBin(docs=gold, store_user_data=True).to_disk(tmp_path / "dev.spacy")

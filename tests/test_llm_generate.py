@@ -15,7 +15,8 @@ from llm_server import prompt_id, serve
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import LLMSettings, ResponseCache, complete, generate
 from spacy_cot_distill.llm.batch import run_batches
-from spacy_cot_distill.llm.generate import build_requests, read_docs
+from spacy_cot_distill.data.docbin import read_docs
+from spacy_cot_distill.llm.generate import build_requests
 from spacy_cot_distill.llm.prompts import PromptTemplates
 
 API_KEY = "sk-test-7f3c9a1e-DO-NOT-WRITE"

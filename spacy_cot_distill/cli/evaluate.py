@@ -4,6 +4,7 @@ from typing import Optional
 import typer
 
 from ._app import app
+from ._util import input_errors, load_pipeline
 
 
 @app.command("evaluate")
@@ -14,12 +15,15 @@ def evaluate_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ):
     """Score a pipeline on gold docs (text only): P/R/F per entity type and relation label."""
+    import srsly
+
     from ..evaluate import evaluate, print_scores
+    from ..files import refuse_overwrite, write_file
 
-    scores = evaluate(model, data_path, gpu_id=gpu_id)
-    print_scores(scores)
-    if output is not None:
-        import srsly
-
-        output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, scores)
+    with input_errors():
+        if output is not None:
+            refuse_overwrite(output, model, data_path)
+        scores = evaluate(load_pipeline(model, gpu_id), data_path)
+        print_scores(scores)
+        if output is not None:
+            write_file(output, srsly.json_dumps(scores, indent=2))

@@ -1,27 +1,13 @@
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import typer
-from spacy.tokens import DocBin
 from wasabi import msg
 
-from ..data.knowledge import attach_knowledge, read_knowledge
-from ..data.summary import ConversionSummary
-from ..llm.cache import ResponseCache
-from ..llm.client import LLMSettings
-from ..llm.generate import generate_docbin, read_docs
+from ..llm.generate import generate_docbin
 from ._app import app
-from ._util import BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, input_errors
-
-cache_app = typer.Typer(help="Manage the LLM response cache.", no_args_is_help=True)
-app.add_typer(cache_app, name="cache")
-
-
-def _dims(value: str) -> List[str]:
-    dims = [dim.strip() for dim in value.split(",") if dim.strip()]
-    if not dims:
-        raise typer.BadParameter("name at least one dimension, e.g. noun,sentence")
-    return dims
+from ._util import (BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, cache_path,
+                    fail, llm_settings, names)
 
 
 def _shard(value: Optional[str]) -> Optional[Tuple[int, int]]:
@@ -60,54 +46,20 @@ def generate_cli(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ):
     """Ask an LLM for chain-of-thought per doc and dimension into doc._.cot (API key from $OPENAI_API_KEY)."""
-    settings = LLMSettings(model=model, base_url=base_url, max_tokens=max_tokens, temperature=temperature,
-                           timeout=timeout, max_retries=max_retries, concurrency=concurrency)
-    cache = cache or output_path.parent / "llm_cache.sqlite"
+    settings = llm_settings(model, base_url, concurrency, max_tokens, temperature, timeout, max_retries)
+    cache = cache_path(cache, output_path)
     try:
         result = generate_docbin(
-            input_path, output_path, _dims(dims), settings, cache, template_dir=template_dir, task=task,
+            input_path, output_path, names(dims), settings, cache, template_dir=template_dir, task=task,
             image_dir=image_dir, shard=_shard(shard), batch_api=batch_api, poll_interval=poll_interval,
             dry_run=dry_run, progress=progress,
         )
     except KeyboardInterrupt:
-        msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)
+        msg.fail(f"Interrupted. Every answer received so far is in {cache}: run the same command to resume.", exits=130)  # type: ignore[call-overload]  # 130: Ctrl-C
     except (ValueError, RuntimeError) as err:  # bad input (InputError), templates, options, a missing API key
-        msg.fail(str(err), exits=1)
+        fail(str(err))
     result.print()
     if not dry_run:
         msg.good(f"Wrote {output_path}")
         if result.failed_share > max_failed:
             msg.fail(f"More than {max_failed:.1%} of the requests failed: run again to retry them.", exits=1)
-
-
-@app.command("import-knowledge")
-def import_knowledge_cli(
-    input_path: Path = typer.Argument(..., help="Input .spacy DocBin"),
-    knowledge_path: Path = typer.Argument(..., help="Knowledge JSONL ('cot' objects or 'knowledge' strings)"),
-    output_path: Path = typer.Argument(..., help="Output .spacy DocBin"),
-    knowledge_dim: str = typer.Option("external", "--knowledge-dim", help="Dimension name for 'knowledge' strings"),
-):
-    """Put an existing knowledge file into doc._.cot, matched by doc id (or tokens), without any LLM call."""
-    summary = ConversionSummary()
-    with input_errors():
-        docs = list(attach_knowledge(read_docs(input_path), read_knowledge(knowledge_path, knowledge_dim), summary))
-    summary.add_docs(docs)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=True).to_disk(output_path)
-    summary.print()
-
-
-@cache_app.command("merge")
-def cache_merge_cli(
-    target: Path = typer.Argument(..., help="Cache to merge into (created if missing)"),
-    sources: List[Path] = typer.Argument(..., help="Caches to merge from, e.g. those of --shard runs"),
-):
-    """Merge response caches (e.g. of shards run on several machines) into one."""
-    with ResponseCache(target) as cache:
-        for source in sources:
-            try:
-                added = cache.merge(source)
-            except FileNotFoundError as err:
-                msg.fail(str(err), exits=1)
-            msg.text(f"{source}: {added} new answers")
-        msg.good(f"{target}: {len(cache)} answers")

@@ -5,6 +5,7 @@ import typer
 from wasabi import msg
 
 from ._app import app
+from ._util import input_errors, load_pipeline
 
 
 @app.command("show")
@@ -17,19 +18,19 @@ def show_cli(
     """Render entities, relation arcs and CoT knowledge as an HTML page (displaCy)."""
     import itertools
 
-    import spacy
-    from spacy.tokens import DocBin
-
+    from ..data.docbin import read_docs
     from ..display import render_page
+    from ..files import refuse_overwrite, write_file
 
-    if source.endswith(".spacy"):
-        if text:
-            msg.fail("--text runs a pipeline: give a pipeline, not a DocBin", exits=1)
-        docs = DocBin().from_disk(source).get_docs(spacy.blank("en").vocab)
-    else:
-        if not text:
-            msg.fail("give --text to run the pipeline on", exits=1)
-        docs = spacy.load(source).pipe(text)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_page(itertools.islice(docs, limit), title=source), encoding="utf-8")
+    with input_errors():
+        refuse_overwrite(out, source)
+        if source.endswith(".spacy"):
+            if text:
+                msg.fail("--text runs a pipeline: give a pipeline, not a DocBin", exits=1)
+            docs = iter(read_docs(source))
+        else:
+            if not text:
+                msg.fail("give --text to run the pipeline on", exits=1)
+            docs = load_pipeline(source).pipe(text)
+        write_file(out, render_page(itertools.islice(docs, limit), title=source))
     msg.good(f"Wrote {out}")

@@ -2,9 +2,11 @@
 from pathlib import Path
 from typing import Iterable, Optional
 
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
+from ..files import refuse_overwrite
+from .docbin import write_docs
 from .jsonl import read_jsonl
 from .knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge
 from .mnre import read_mnre
@@ -15,9 +17,7 @@ from .twitter import read_twitter
 def _write(docs: Iterable[Doc], output: Path, summary: ConversionSummary) -> ConversionSummary:
     docs = list(docs)
     summary.add_docs(docs)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=True).to_disk(output)
+    write_docs(output, docs)
     return summary
 
 
@@ -33,8 +33,9 @@ def convert_twitter(
     knowledge_dim: str = "external",
 ) -> ConversionSummary:
     """Convert a Twitter-2015/2017 CoNLL file, with optional captions and knowledge, to a DocBin."""
+    refuse_overwrite(output_path, input_path, captions, knowledge)
     summary = ConversionSummary()
-    docs = read_twitter(input_path, Vocab())
+    docs = read_twitter(input_path, Vocab(), summary)
     if captions:
         docs = attach_captions(docs, read_captions(captions), summary)
     docs = _with_knowledge(docs, knowledge, knowledge_dim, summary)
@@ -45,13 +46,15 @@ def convert_mnre(
     input_path: Path, output_path: Path, knowledge: Optional[Path] = None, knowledge_dim: str = "external"
 ) -> ConversionSummary:
     """Convert an MNRE file to a DocBin of one doc per sentence, its pairs in doc._.relations."""
+    refuse_overwrite(output_path, input_path, knowledge)
     summary = ConversionSummary()
-    docs = _with_knowledge(read_mnre(input_path, Vocab()), knowledge, knowledge_dim, summary)
+    docs = _with_knowledge(read_mnre(input_path, Vocab(), summary), knowledge, knowledge_dim, summary)
     return _write(docs, output_path, summary)
 
 
 def convert_jsonl(input_path: Path, output_path: Path, lang: str = "en") -> ConversionSummary:
     """Convert the generic JSONL format (see spacy_cot_distill.data.jsonl) to a DocBin."""
+    refuse_overwrite(output_path, input_path)
     summary = ConversionSummary()
 
     def count_overlaps(docs: Iterable[Doc]):

@@ -1,4 +1,4 @@
-"""The doc extensions of DESIGN.md, kept msgpack-safe so DocBin stores them."""
+"""The doc extensions (the README's table under "The Python API"), kept msgpack-safe so DocBin stores them."""
 from typing import Any, Callable, Dict, List
 
 from spacy.tokens import Doc
@@ -22,13 +22,15 @@ def _stored(name: str, normalise: Callable[[Any], Any]):
     key = ("._.", name, None, None)  # where spaCy keeps plain doc extensions, so DocBin stores it
 
     def getter(doc: Doc):
-        value = doc.user_data.get(key)
+        user_data: Dict[Any, Any] = doc.user_data  # keyed by tuples, not only str as typed
+        value = user_data.get(key)
         if not isinstance(value, (dict, list)):
-            value = doc.user_data[key] = normalise(value)
+            value = user_data[key] = normalise(value)
         return value
 
     def setter(doc: Doc, value) -> None:
-        doc.user_data[key] = normalise(value)
+        user_data: Dict[Any, Any] = doc.user_data
+        user_data[key] = normalise(value)
 
     return getter, setter
 

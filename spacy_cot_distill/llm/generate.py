@@ -4,11 +4,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
-from spacy.tokens import Doc, DocBin
-from spacy.vocab import Vocab
+from spacy.tokens import Doc
 from wasabi import msg
 
-from ..errors import InputError
+from ..data.docbin import read_docs, write_docs
 from .cache import ResponseCache
 from .client import Answer, LLMSettings, complete
 from .prompts import TASKS, Message, PromptTemplates, doc_messages
@@ -200,20 +199,9 @@ def generate(
     return report
 
 
-def read_docs(path: Path) -> List[Doc]:
-    """The docs of a .spacy file, with their extension values."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "no such file: pass a .spacy DocBin (see `cot-distill convert`)")
-    try:
-        return list(DocBin().from_disk(path).get_docs(Vocab()))
-    except Exception as err:  # msgpack/zlib raise many types on a file that is not a DocBin
-        raise InputError(path, None, f"not a .spacy DocBin ({type(err).__name__}): make one with `cot-distill convert`") from None
-
-
 def generate_docbin(
     input_path: Path,
-    output_path: Optional[Path],
+    output_path: Path,
     dims: Sequence[str],
     settings: LLMSettings,
     cache_path: Path,
@@ -237,6 +225,5 @@ def generate_docbin(
             return estimate_cost(build_requests(docs, dims, settings, templates, task, image_dir), settings, cache)
         report = generate(docs, dims, settings, cache, templates=templates, task=task, image_dir=image_dir,
                           batch_api=batch_api, poll_interval=poll_interval, progress=progress)
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    DocBin(docs=docs, store_user_data=True).to_disk(output_path)
+    write_docs(output_path, docs)
     return report

@@ -15,6 +15,7 @@ import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device
 
 # (encoder, tokenizer, nO) -> the task's torch module, which keeps them as `.encoder`, `.tokenizer`, `.nO`
+# and turns the model's input into tensors in `.featurize(X)`
 BuildModule = Callable[[Any, Any, int], torch.nn.Module]
 
 
@@ -51,21 +52,49 @@ def encoder_from_files(files: Dict[str, bytes]) -> Tuple[Any, Any]:
     return tokenizer, encoder
 
 
-def torch_module(model: Model) -> torch.nn.Module:
+def torch_module(model: Model) -> Any:
     """The torch module inside a model made by `EncoderModel`."""
     return model.layers[0].shims[0]._model
+
+
+def set_module_dropout(module: torch.nn.Module, rate: float) -> None:
+    """Set every dropout of a torch module to `rate`: dropout layers, attention dropout, SDPA's dropout probability."""
+    for node in module.modules():
+        if isinstance(node, torch.nn.Dropout):
+            node.p = rate
+        elif isinstance(node, torch.nn.MultiheadAttention):
+            node.dropout = rate
+        elif isinstance(getattr(node, "dropout_prob", None), float):
+            setattr(node, "dropout_prob", rate)  # Hugging Face attention that calls scaled_dot_product_attention
+
+
+def check_max_length(model: Model, max_length: int) -> None:
+    """Raise if `max_length` sub-tokens leave a model made by `EncoderModel` no room for text."""
+    shortest = model.attrs["min_length"]
+    if max_length < shortest:
+        raise ValueError(
+            f"max_length ({max_length}) leaves no room for text in {model.name}: its {model.attrs['m']} soft prompts "
+            f"and special tokens need {shortest} or more"
+        )
 
 
 def EncoderModel(
     name: str,
     encoder: str,
     build: BuildModule,
+    *,
+    dropout: float,
+    min_length: int,
+    m: int,
     special_tokens: Iterable[str] = (),
 ) -> Model:
     """A thinc model around `build(encoder, tokenizer, nO)`, loading `encoder` on initialize.
 
-    Its input is whatever the torch module's forward takes (one argument); its
-    output is the module's output, and its backprop takes the scalar loss tensor.
+    Its input is what the torch module's `featurize` reads (docs and the views
+    asked for); the module turns it into tensors, so tokenisation stays inside
+    the model. Its output is the module's output, and its backprop takes the
+    scalar loss tensor. In training every dropout of the module is set to the
+    `dropout_rate` attribute (`dropout`, or what thinc's `set_dropout_rate` gave).
     """
     special_tokens = list(special_tokens)
 
@@ -106,12 +135,17 @@ def EncoderModel(
         init=init,
         layers=[wrapper],
         dims={"nO": None},
-        attrs={"encoder": encoder},
+        attrs={"encoder": encoder, "dropout_rate": dropout, "min_length": min_length, "m": m},
     )
 
 
 def _forward(model: Model, X: Any, is_train: bool):
-    return model.layers[0](X, is_train)
+    module = torch_module(model)
+    if is_train:
+        set_module_dropout(module, model.attrs["dropout_rate"])
+    parameter = next(module.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    return model.layers[0](module.featurize(X).to(device), is_train)
 
 
 def _convert_inputs(model: Model, X: Any, is_train: bool):

@@ -8,7 +8,7 @@ from torch import nn
 
 from .encoder import EncoderModel
 from .prompt_generator import PromptedEncoder
-from .views import ViewBatch
+from .views import DocViews, ViewBatch, build_view, knowledge_ids, windows, word_pieces
 
 
 class NerModule(nn.Module):
@@ -20,6 +20,7 @@ class NerModule(nn.Module):
         tokenizer: Any,
         nO: int,
         m: int,
+        pooling: str,
         n_heads: int,
         shape_buckets: int,
         shape_width: int,
@@ -28,6 +29,7 @@ class NerModule(nn.Module):
         super().__init__()
         self.tokenizer = tokenizer
         self.nO = nO
+        self.pooling = pooling
         self.text_encoder = PromptedEncoder(encoder, m, n_heads)
         self.shape_buckets = shape_buckets
         # the encoders at hand are uncased: the word's spaCy shape gives casing back
@@ -38,6 +40,25 @@ class NerModule(nn.Module):
     @property
     def encoder(self) -> Any:
         return self.text_encoder.encoder
+
+    def featurize(self, batch: DocViews) -> "NerInputs":
+        """The student view (prompts + text) and/or the teacher view (text + knowledge) of the docs, and word shapes."""
+        tokenizer, m, max_length = self.tokenizer, self.text_encoder.m, batch.max_length
+        budget = max_length - m - 2  # the student's room for text; the teacher reads the same windows
+        texts = []
+        for doc in batch.docs:
+            pieces = word_pieces(tokenizer, [token.text for token in doc])
+            texts.append((pieces, windows(pieces, budget)))
+        views = []
+        if batch.student:
+            student = [(p, w, None) for p, w in texts]
+            views.append(build_view(tokenizer, student, max_length - m, budget, True, self.pooling))
+        if batch.knowledge is not None:
+            known = [knowledge_ids(tokenizer, segments) for segments in batch.knowledge]
+            teacher = [(p, w, k) for (p, w), k in zip(texts, known)]
+            views.append(build_view(tokenizer, teacher, max_length, budget, False, self.pooling))
+        shapes = [token.shape % self.shape_buckets for doc in batch.docs for token in doc]
+        return NerInputs(views, torch.tensor(shapes, dtype=torch.long))
 
     def forward(self, inputs: "NerInputs") -> List[torch.Tensor]:
         """Logits [n_words, nO] per view."""
@@ -75,13 +96,22 @@ def build_cot_ner_model(
     shape_width: int = 16,
     dropout: float = 0.1,
 ) -> Model:
-    """An encoder (hub name or local directory), a prompt generator of `m` prompts and a BIO head."""
+    """Per-token BIO logits from a prompted encoder, for `cot_ner`.
+
+    encoder (str): A Hugging Face hub name or local model directory, read once at initialize and stored in the pipeline.
+    m (int): The number of soft prompts the conditional prompt generator puts before the student's text.
+    pooling (str): A word's vector from its "first" sub-token or the "mean" of them.
+    n_heads (int): Attention heads of the prompt generator (1 where the encoder width is not divisible by it).
+    shape_buckets (int): Hash buckets of spaCy's token shape, the casing feature the uncased encoders lack.
+    shape_width (int): Width of the shape embedding.
+    dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
+    RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_tokens, nO] per view asked for.
+    """
     if pooling not in ("first", "mean"):
         raise ValueError(f"pooling must be 'first' or 'mean', not {pooling!r}")
 
     def build(hf_encoder: Any, tokenizer: Any, nO: int) -> NerModule:
-        return NerModule(hf_encoder, tokenizer, nO, m, n_heads, shape_buckets, shape_width, dropout)
+        return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout)
 
-    model = EncoderModel("cot_ner_model", encoder, build)
-    model.attrs.update({"m": m, "pooling": pooling, "shape_buckets": shape_buckets})
-    return model
+    # a student input holds the prompts, [CLS], [SEP] and at least one sub-token
+    return EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m)

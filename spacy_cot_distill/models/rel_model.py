@@ -1,5 +1,5 @@
 """The relation network: a (prompted) encoder over marked text, the two start markers' vectors, a linear head."""
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 from spacy.util import registry
@@ -7,8 +7,9 @@ from thinc.api import Model
 from torch import nn
 
 from .encoder import EncoderModel
+from .pair_views import build_pair_view
 from .prompt_generator import PromptedEncoder
-from .views import ViewBatch
+from .views import DocViews, ViewBatch, knowledge_ids, word_pieces
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 
@@ -16,10 +17,13 @@ MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 class RelModule(nn.Module):
     """Label logits per candidate pair for each view of a batch; both views share every weight."""
 
-    def __init__(self, encoder: Any, tokenizer: Any, nO: int, m: int, n_heads: int, dropout: float):
+    def __init__(
+        self, encoder: Any, tokenizer: Any, nO: int, m: int, n_heads: int, dropout: float, markers: Sequence[str]
+    ):
         super().__init__()
         self.tokenizer = tokenizer
         self.nO = nO
+        self.markers = list(markers)
         self.text_encoder = PromptedEncoder(encoder, m, n_heads)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(2 * self.text_encoder.width, nO)
@@ -27,6 +31,37 @@ class RelModule(nn.Module):
     @property
     def encoder(self) -> Any:
         return self.text_encoder.encoder
+
+    def featurize(self, batch: DocViews) -> "RelInputs":
+        """The student view (prompts + marked text) and/or the teacher view (marked text + knowledge), one row per pair."""
+        if batch.pairs is None:
+            raise ValueError(f"{type(self).__name__} reads one (head, tail) pair per row: DocViews.pairs is None")
+        tokenizer, m, max_length = self.tokenizer, self.text_encoder.m, batch.max_length
+        markers = tuple(tokenizer.convert_tokens_to_ids(self.markers))
+        budget = max_length - m - 2  # the student's room for text; the teacher reads the same marked text
+        pieces: Dict[int, List[List[int]]] = {}
+        for doc in batch.docs:
+            if id(doc) not in pieces:
+                pieces[id(doc)] = word_pieces(tokenizer, [token.text for token in doc])
+        views: List[ViewBatch] = []
+        heads: List[int] = []
+        tails: List[int] = []
+        if batch.student:
+            rows = [(pieces[id(doc)], head, tail, None) for doc, (head, tail) in zip(batch.docs, batch.pairs)]
+            view, heads, tails = build_pair_view(tokenizer, rows, markers, max_length - m, budget, True)
+            views.append(view)
+        if batch.knowledge is not None:
+            known: Dict[Tuple[str, ...], List[int]] = {}
+            for segments in batch.knowledge:
+                if tuple(segments) not in known:
+                    known[tuple(segments)] = knowledge_ids(tokenizer, segments)
+            taught = [
+                (pieces[id(doc)], head, tail, known[tuple(segments)])
+                for doc, segments, (head, tail) in zip(batch.docs, batch.knowledge, batch.pairs)
+            ]
+            view, heads, tails = build_pair_view(tokenizer, taught, markers, max_length, budget, False)
+            views.append(view)
+        return RelInputs(views, heads, tails)
 
     def forward(self, inputs: "RelInputs") -> List[torch.Tensor]:
         """Logits [n_pairs, nO] per view."""
@@ -43,7 +78,7 @@ class RelModule(nn.Module):
 class RelInputs:
     """The views of a batch of pairs (student, and teacher when distilling) and each pair's start-marker words."""
 
-    def __init__(self, views: List[ViewBatch], heads: Sequence[int], tails: Sequence[int]):
+    def __init__(self, views: List[ViewBatch], heads: Sequence[int] | torch.Tensor, tails: Sequence[int] | torch.Tensor):
         self.views = views
         self.heads = torch.as_tensor(heads, dtype=torch.long)
         self.tails = torch.as_tensor(tails, dtype=torch.long)
@@ -60,13 +95,22 @@ def build_cot_rel_model(
     dropout: float = 0.1,
     markers: List[str] = list(MARKERS),
 ) -> Model:
-    """An encoder (hub name or local directory) with head/tail marker tokens, `m` soft prompts and a pair classifier."""
+    """Label logits per candidate pair from a prompted encoder over the marked text, for `cot_rel`.
+
+    encoder (str): A Hugging Face hub name or local model directory, read once at initialize and stored in the pipeline.
+    m (int): The number of soft prompts the conditional prompt generator puts before the student's text.
+    n_heads (int): Attention heads of the prompt generator (1 where the encoder width is not divisible by it).
+    dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
+    markers (List[str]): The 4 tokens added to the encoder's vocabulary: head start, head end, tail start, tail end.
+    RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_pairs, nO] per view asked for.
+    """
     if len(markers) != 4 or len(set(markers)) != 4:
         raise ValueError(f"markers must be 4 distinct tokens (head start, head end, tail start, tail end), not {markers}")
 
     def build(hf_encoder: Any, tokenizer: Any, nO: int) -> RelModule:
-        return RelModule(hf_encoder, tokenizer, nO, m, n_heads, dropout)
+        return RelModule(hf_encoder, tokenizer, nO, m, n_heads, dropout, markers)
 
-    model = EncoderModel("cot_rel_model", encoder, build, special_tokens=markers)
-    model.attrs.update({"m": m, "markers": list(markers)})
-    return model
+    # a student input holds the prompts, [CLS], [SEP] and the 4 markers
+    return EncoderModel(
+        "cot_rel_model", encoder, build, dropout=dropout, min_length=m + 6, m=m, special_tokens=markers
+    )

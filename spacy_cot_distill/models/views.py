@@ -6,6 +6,25 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
+from spacy.tokens import Doc
+
+Span = Tuple[int, int]
+
+
+@dataclass
+class DocViews:
+    """What a distillation model reads: one doc per row and the views to build of them.
+
+    `knowledge` holds the teacher's text segments per row (caption, CoT
+    dimensions); None builds no teacher view. `pairs` holds each row's
+    (head, tail) token spans for models that classify pairs.
+    """
+
+    docs: Sequence[Doc]
+    max_length: int
+    student: bool
+    knowledge: Optional[Sequence[Sequence[str]]] = None
+    pairs: Optional[Sequence[Tuple[Span, Span]]] = None
 
 
 @dataclass

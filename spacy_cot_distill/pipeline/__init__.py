@@ -1,18 +1,19 @@
 """spaCy components of spacy-cot-distill."""
-from .ner import CotNER, make_cot_ner
+from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe
+from .ner import CotNer, make_cot_ner
 from .pairs import entity_pairs, gold_pairs
 from .rel import CotRel, make_cot_rel
-from .rel_corpus import create_pairs_corpus
 from .rel_scorer import make_rel_scorer, score_relations
 
 __all__ = [
-    "CotNER",
+    "DISTILL_DEFAULTS",
+    "DistillationPipe",
+    "CotNer",
     "make_cot_ner",
     "CotRel",
     "make_cot_rel",
     "gold_pairs",
     "entity_pairs",
-    "create_pairs_corpus",
     "make_rel_scorer",
     "score_relations",
 ]

@@ -1,49 +1,337 @@
-"""What the two distilled components share: settings checks, the teacher's knowledge, loading, the device."""
-from typing import Iterable, List, Tuple
+"""What the two distilled components share: settings, labels, the teacher's knowledge, the predict and update loops.
+
+A component says what a row is (a doc for `cot_ner`, a candidate pair for
+`cot_rel`), the targets of a training row, how logits decode, and how a doc's
+rows become its output; the model builds the tensors (see `models.views.DocViews`).
+"""
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
+from spacy.errors import Errors
+from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
-from spacy.training import Example
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Model, set_dropout_rate
 
-from ..models.encoder import torch_module
+from ..data.extensions import register_extensions
+from ..models.distill import distillation_loss
+from ..models.encoder import check_max_length
+from ..models.views import DocViews, Span
+
+# the settings both factories take, with their defaults (`max_length` is overridden per component config)
+DISTILL_DEFAULTS: Dict[str, Any] = {
+    "alpha": 0.5,
+    "temperature": 1.0,
+    "cot_dims": None,
+    "use_caption": True,
+    "max_length": 128,
+    "distill": True,
+    "use_knowledge_at_inference": False,
+}
+
+# rows per forward pass at inference, sorted by doc length so that little is padding
+PREDICT_BATCH = 64
+
+Row = Any  # what one row is: None for a whole doc (cot_ner), a (head, tail) pair (cot_rel)
+
+
+def resolve_cot_dims(cot_dims: Optional[List[str]], dims: Optional[List[str]]) -> Optional[List[str]]:
+    """`cot_dims`, or `dims`, its name in pipelines saved before the rename; both given must agree."""
+    if dims is not None and cot_dims is not None and list(dims) != list(cot_dims):
+        raise ValueError(f"dims is the old name of cot_dims: give one of them, not both ({dims} and {cot_dims})")
+    return cot_dims if cot_dims is not None else dims
 
 
 class DistillationPipe(TrainablePipe):
     """A TrainablePipe trained by conditional prompt distillation (teacher: text + knowledge, student: text)."""
 
-    @staticmethod
-    def check_settings(alpha: float, temperature: float) -> None:
+    # rows per forward pass in training (None: the whole batch at once); gradients add up until finish_update
+    train_chunk: Optional[int] = None
+    # what `initialize` says when it finds too few labels
+    no_labels: str = "found no labels"
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str,
+        *,
+        alpha: float = 0.5,
+        temperature: float = 1.0,
+        cot_dims: Optional[List[str]] = None,
+        use_caption: bool = True,
+        max_length: int = 128,
+        distill: bool = True,
+        use_knowledge_at_inference: bool = False,
+        scorer: Optional[Callable] = None,
+        **settings: Any,
+    ):
+        """Check and store the settings.
+
+        vocab (Vocab): The pipeline's vocabulary.
+        model (Model[DocViews, List[torch.Tensor]]): The network; it builds its own inputs from the docs.
+        name (str): The component's name in the pipeline, the key of its loss.
+        alpha (float): Weight of the teacher's and the student's cross-entropy; 1 - alpha weighs the KL term.
+        temperature (float): Distillation temperature T; the KL term is scaled by T^2.
+        cot_dims (Optional[List[str]]): The doc._.cot dimensions the teacher reads; None reads all a doc has.
+        use_caption (bool): Whether the teacher reads doc._.caption before the CoT dimensions.
+        max_length (int): Sub-tokens per encoder input; knowledge is cut to fit, the text never is.
+        distill (bool): False trains the student alone (no teacher view, no KL term).
+        use_knowledge_at_inference (bool): Read docs that carry knowledge with the teacher view (the upper bound).
+        scorer (Optional[Callable]): The scoring method.
+        settings: The component's own settings, stored in `cfg` with the others.
+        """
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be within [0, 1], not {alpha}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, not {temperature}")
+        check_max_length(model, max_length)
+        register_extensions()  # the doc._ attributes read and written here, without relying on the package import
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "labels": [],
+            **settings,
+            "alpha": alpha,
+            "temperature": temperature,
+            "cot_dims": cot_dims,
+            "use_caption": use_caption,
+            "max_length": max_length,
+            "distill": distill,
+            "use_knowledge_at_inference": use_knowledge_at_inference,
+        }
+
+    # -- what each component defines
+
+    @property
+    def outputs(self) -> List[str]:
+        """The model's output classes, in order (nO of them)."""
+        raise NotImplementedError
+
+    def _label_order(self, labels: Iterable[str]) -> List[str]:
+        return sorted(set(labels))
+
+    def _example_labels(self, example: Example) -> Iterable[str]:
+        """The labels the reference of a training example names."""
+        raise NotImplementedError
+
+    def _rows(self, doc: Doc) -> List[Row]:
+        """The rows the model reads for a doc at inference."""
+        raise NotImplementedError
+
+    def _targets(self, example: Example) -> List[Tuple[Row, List[Optional[str]]]]:
+        """The training rows of an example, each with its target outputs (None or an unknown class: no loss)."""
+        raise NotImplementedError
+
+    def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[Any]:
+        """One guess per row from the logits of a batch of rows."""
+        raise NotImplementedError
+
+    def _doc_guess(self, guesses: List[Tuple[Row, Any]]) -> Any:
+        """A doc's prediction from its rows' guesses."""
+        raise NotImplementedError
+
+    # -- labels
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> Tuple[str, ...]:
+        """The labels, as `spacy init labels` saves them for `[initialize.components]`."""
+        return self.labels
+
+    def add_label(self, label: str) -> int:
+        """Add a label before `initialize`; a trained head cannot grow (spaCy's error E922)."""
+        if not isinstance(label, str):
+            raise ValueError(Errors.E187)
+        if label in self.labels:
+            return 0
+        self._allow_extra_label()
+        self.cfg["labels"] = self._label_order([*self.labels, label])
+        self.vocab.strings.add(label)
+        return 1
+
+    def _allow_extra_label(self) -> None:
+        # TrainablePipe's check compares nO with len(labels); cot_ner has 2 outputs per label, plus O
+        n_outputs = self.model.maybe_get_dim("nO")
+        if n_outputs is not None and n_outputs == len(self.outputs):
+            raise ValueError(Errors.E922.format(name=self.name, nO=n_outputs))
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Iterable[str]] = None,
+    ) -> None:
+        """Load the pretrained encoder and size the head for the labels added, given or seen in the examples.
+
+        get_examples (Callable[[], Iterable[Example]]): The training examples, read for labels unless `labels` is given.
+        nlp (Language): The pipeline (unused).
+        labels (Optional[Iterable[str]]): The labels, e.g. from `spacy init labels` via `[initialize.components]`.
+        """
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        if labels is None:
+            labels = [label for eg in get_examples() for label in self._example_labels(eg)]
+        for label in labels:
+            self.add_label(label)
+        if len(self.outputs) < 2:
+            raise ValueError(f"{self.name} {self.no_labels}")
+        self.model.set_dim("nO", len(self.outputs), force=True)
+        self.model.initialize()
+
+    # -- the teacher's knowledge
 
     def knowledge(self, doc: Doc) -> List[str]:
         """The teacher's extra text for a doc: its caption, then the configured CoT dimensions."""
         segments = [doc._.caption] if self.cfg["use_caption"] and doc._.caption else []
         cot = doc._.cot
-        dims = self.cfg["dims"] if self.cfg["dims"] is not None else sorted(cot)
+        dims = self.cfg["cot_dims"] if self.cfg["cot_dims"] is not None else sorted(cot)
         return segments + [cot[dim] for dim in dims if cot.get(dim)]
 
-    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, None]:
+    def _views(
+        self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row], *, teacher: bool, student: bool
+    ) -> DocViews:
+        """The model's input for rows of docs: the student view and/or the teacher view (knowledge from knowledge_docs)."""
+        return DocViews(
+            docs=docs,
+            max_length=self.cfg["max_length"],
+            student=student,
+            knowledge=[self.knowledge(doc) for doc in knowledge_docs] if teacher else None,
+            pairs=self._pairs(rows),
+        )
+
+    def _pairs(self, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
+        """The rows' (head, tail) spans, for models that classify pairs."""
+        return None
+
+    # -- the loops
+
+    def predict(self, docs: Iterable[Doc]) -> List[Any]:
+        """Each doc's guesses; docs with knowledge use the teacher view when `use_knowledge_at_inference`."""
+        docs = list(docs)
+        groups: Dict[bool, List[Tuple[int, Row]]] = {False: [], True: []}
+        for i, doc in enumerate(docs):
+            teacher = bool(self.cfg["use_knowledge_at_inference"] and self.knowledge(doc))
+            groups[teacher].extend((i, row) for row in self._rows(doc))
+        guesses: List[List[Tuple[Row, Any]]] = [[] for _ in docs]
+        for teacher, group in groups.items():
+            group.sort(key=lambda item: len(docs[item[0]]))
+            for start in range(0, len(group), PREDICT_BATCH):
+                batch = group[start : start + PREDICT_BATCH]
+                batch_docs = [docs[i] for i, _ in batch]
+                rows = [row for _, row in batch]
+                views = self._views(batch_docs, batch_docs, rows, teacher=teacher, student=not teacher)
+                logits = self.model.predict(views)[0]
+                for (i, row), guess in zip(batch, self._decode(logits, batch_docs, rows)):
+                    guesses[i].append((row, guess))
+        return [self._doc_guess(doc_guesses) for doc_guesses in guesses]
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Callable] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch: both views' cross-entropy and the teacher-to-student KL.
+
+        examples (Iterable[Example]): The batch; the teacher reads the knowledge of each reference doc.
+        drop (float): The dropout rate of the whole network for this update.
+        sgd (Optional[Callable]): The optimizer; None accumulates gradients only.
+        losses (Optional[Dict[str, float]]): The losses so far, updated with this component's.
+        RETURNS (Dict[str, float]): The updated losses.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        index: Dict[Optional[str], int] = {output: i for i, output in enumerate(self.outputs)}
+        rows: List[Tuple[Example, Row]] = []
+        gold: List[int] = []
+        known: List[bool] = []
+        bounds = [0]  # row r's targets are gold[bounds[r]:bounds[r + 1]]
+        for eg in examples:
+            for row, targets in self._targets(eg):
+                rows.append((eg, row))
+                gold.extend(index.get(target, 0) for target in targets)
+                known.extend(target in index for target in targets)
+                bounds.append(len(gold))
+        mask = torch.tensor(known, dtype=torch.bool)
+        if not bool(mask.any()):
+            return losses
+        gold_ids = torch.tensor(gold, dtype=torch.long)
+        distill = self.cfg["distill"]
+        n_known = int(mask.sum())
+        chunk = self.train_chunk or len(rows)
+        set_dropout_rate(self.model, drop)
+        total = 0.0
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            span = slice(bounds[start], bounds[start + len(part)])
+            if not bool(mask[span].any()):
+                continue
+            views = self._views(
+                [eg.predicted for eg, _ in part],
+                [eg.reference for eg, _ in part],
+                [row for _, row in part],
+                teacher=distill,
+                student=True,
+            )
+            outputs, backprop = self.model.begin_update(views)
+            device = outputs[0].device
+            loss = distillation_loss(
+                outputs[1] if distill else None,
+                outputs[0],
+                gold_ids[span].to(device),
+                mask[span].to(device),
+                self.cfg["alpha"],
+                self.cfg["temperature"],
+            ) * (int(mask[span].sum()) / n_known)
+            backprop(loss)
+            total += float(loss.detach())
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += total
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, None]:
         """Not used: `update` computes the loss in torch (see `distillation_loss`)."""
         raise NotImplementedError(f"{self.name} computes its loss inside update()")
 
-    def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "DistillationPipe":
+    # -- loading
+
+    def from_disk(self, path: Any, *, exclude: Iterable[str] = tuple()) -> "DistillationPipe":
         """Load labels and weights; the settings of the config in force win over the saved copy."""
-        settings = {key: value for key, value in self.cfg.items() if key != "labels"}
-        super().from_disk(path, exclude=exclude)
-        self.cfg.update(settings)  # so that spacy.load(..., config=...) overrides take effect
-        return self
+        return self._load(lambda: super(DistillationPipe, self).from_disk(path, exclude=exclude), Path(path) / "cfg")
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "DistillationPipe":
         """Load labels and weights; the settings of the config in force win over the saved copy."""
-        settings = {key: value for key, value in self.cfg.items() if key != "labels"}
-        super().from_bytes(bytes_data, exclude=exclude)
-        self.cfg.update(settings)
-        return self
+        return self._load(lambda: super(DistillationPipe, self).from_bytes(bytes_data, exclude=exclude), None)
 
-    def _device(self) -> torch.device:
-        parameter = next(torch_module(self.model).parameters(), None)
-        return parameter.device if parameter is not None else torch.device("cpu")
+    def _load(self, load: Callable[[], Any], cfg_path: Optional[Path]) -> "DistillationPipe":
+        settings = {key: value for key, value in self.cfg.items() if key != "labels"}
+        load()
+        self.cfg.pop("dims", None)  # saved before the rename to cot_dims; the config in force gives cot_dims
+        self.cfg.update(settings)  # so that spacy.load(..., config=...) overrides take effect
+        n_outputs = self.model.maybe_get_dim("nO")
+        if n_outputs != len(self.outputs):
+            where = str(cfg_path) if cfg_path is not None else f"The {self.name} bytes' cfg"
+            problem = (
+                "is missing" if cfg_path is not None and not cfg_path.exists()
+                else f"gives {len(self.outputs)} outputs for the labels {list(self.labels)}, the saved model has {n_outputs}"
+            )
+            raise ValueError(
+                f"{where} {problem}: {self.name} cannot predict without its labels; "
+                "restore the file or save the trained pipeline again (nlp.to_disk)"
+            )
+        return self

