@@ -1,5 +1,6 @@
 """`spacy package` of a trained cot_ner pipeline, installed into a fresh virtualenv and used offline."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,10 @@ def test_packaged_pipeline_installs_in_a_fresh_venv_and_runs_offline(tiny_encode
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", "torch==2.13.0")  # the CPU file on disk
-    run(python, "-m", "pip", "install", "-q", our_wheel, model_wheel)
+    # PYTHONPATH would show pip the checkout's egg-info (pip wheel writes it there) as spacy-cot-distill installed
+    own_path = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run(python, "-m", "pip", "install", "-q", "torch==2.13.0", env=own_path)  # the CPU file on disk
+    run(python, "-m", "pip", "install", "-q", our_wheel, model_wheel, env=own_path)
     code = (
         "import json, sys, spacy\n"
         "nlp = spacy.load('en_cot_test')\n"
