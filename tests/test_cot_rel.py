@@ -8,7 +8,6 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
-from spacy_cot_distill.models.pair_views import fit_words, mark_pair
 from spacy_cot_distill.pipeline.rel_scorer import score_relations
 
 TRAIN = [
@@ -69,24 +68,6 @@ def trained(tiny_encoder):
     examples = [Example(given_pairs(doc), doc) for doc in gold]
     losses = train(nlp, examples, 60)
     return nlp, gold, losses
-
-
-def test_mark_pair_marks_overlapping_and_identical_spans():
-    pieces = [[10], [11], [12]]
-    markers = (1, 2, 3, 4)
-    words, h, t, marker_words = mark_pair(pieces, (0, 2), (1, 2), markers)
-    assert words == [[1], [10], [3], [11], [4], [2], [12]]
-    assert (h, t) == (0, 2) and marker_words == [0, 2, 4, 5]
-    words, h, t, _ = mark_pair(pieces, (1, 2), (1, 2), markers)
-    assert words == [[10], [1], [3], [11], [4], [2], [12]]
-    assert (h, t) == (1, 2)
-
-
-def test_fit_words_keeps_markers_and_drops_the_farthest_words():
-    words = [[5], [1], [6, 6], [2], [7], [3], [8], [4], [9, 9, 9]]
-    kept = fit_words(words, keep=[1, 3, 5, 7], anchors=(1, 5), budget=8)
-    assert kept == [0, 1, 2, 3, 4, 5, 7]
-    assert fit_words(words, keep=[1, 3, 5, 7], anchors=(1, 5), budget=100) == list(range(9))
 
 
 def assert_same_relations(a, b):

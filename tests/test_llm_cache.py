@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import ResponseCache, request_key
+from spacy_cot_distill.llm.cache import CacheError
 
 
 def text(result) -> str:
@@ -39,7 +40,7 @@ def test_cache_persists_and_merges(tmp_path):
         assert cache.merge(tmp_path / "b.sqlite") == 1
         assert cache.get("k2") == _response("two", 6)  # a key already present is kept
         assert cache.cached_keys(["k1", "k3", "k4"]) == {"k1", "k3"}
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(CacheError, match="missing.sqlite: no such cache file"):
             cache.merge(tmp_path / "missing.sqlite")
 
 
