@@ -1,7 +1,6 @@
 """cot_rel: training, serialisation, text-only inference, candidates, the scorer, and cot_ner + cot_rel end to end."""
 import random
 import shutil
-from pathlib import Path
 
 import pytest
 import spacy
@@ -10,9 +9,6 @@ from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.pipeline.rel_scorer import score_relations
-from test_cot_ner import make_tiny_bert  # the ner tests' tiny random BERT
-
-ROOT = Path(__file__).resolve().parent.parent
 
 TRAIN = [
     ("John Smith went to New York today", {(0, 2, 4, 6): "/per/loc/place_of_residence", (4, 6, 0, 2): "None"}),
@@ -21,22 +17,6 @@ TRAIN = [
     ("John said Mary is in Paris", {(0, 1, 2, 3): "/per/per/peer"}),
 ]
 KNOWLEDGE = {"noun": "apple is a city", "sentence": "obama said people in london are about apple"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a shared 2-core machine one thread trains the tiny model several times faster than two."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
 def make_doc(nlp, text, relations=None, knowledge=True):
@@ -69,6 +49,7 @@ def rel_nlp(encoder, **cfg):
 
 
 def train(nlp, examples, steps, annotates=()):
+    spacy.util.fix_random_seed(0)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 5e-3
     for _ in range(steps):
@@ -302,27 +283,3 @@ def test_max_none_pairs_samples_the_unnamed_pairs(tiny_encoder):
     assert len(drawn) > 2  # far pairs are drawn too, not only the nearest
     with pytest.raises(ValueError, match="max_none_pairs"):
         rel_nlp(tiny_encoder, max_none_pairs=-1)
-
-
-def test_configs_train_with_spacy_train(tiny_encoder, tmp_path):
-    """configs/cot_rel.cfg, baseline_rel.cfg and cot_ner_rel.cfg train with plain `spacy train` (a few steps)."""
-    from spacy.cli.train import train as spacy_train
-    from spacy.tokens import DocBin
-
-    nlp = spacy.blank("en")
-    docs = [make_doc(nlp, text, rels) for text, rels in TRAIN]
-    for doc in docs:  # MNRE's layout: entities as a span group, not doc.ents
-        doc.spans["entities"] = list(doc.ents)
-        doc.ents = []
-    corpus = tmp_path / "train.spacy"
-    DocBin(docs=docs, store_user_data=True).to_disk(corpus)
-    for config in ("cot_rel.cfg", "baseline_rel.cfg", "cot_ner_rel.cfg"):
-        out = tmp_path / config
-        overrides = {
-            "paths.train": str(corpus), "paths.dev": str(corpus), "paths.encoder": str(tiny_encoder),
-            "training.max_steps": 4, "training.eval_frequency": 2,
-        }
-        spacy_train(ROOT / "configs" / config, out, overrides=overrides)  # what `spacy train` runs
-        loaded = spacy.load(out / "model-last")
-        assert "rel_micro_f" in loaded.meta["performance"]
-        assert loaded.get_pipe("cot_rel").labels[0] == "None"
