@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from spacy_cot_distill.annotate import annotate, complete_lines
 from spacy_cot_distill.cli import app
-from test_cot_ner import make_tiny_bert
+from tiny_models import make_tiny_bert
 from test_cot_rel import TRAIN, make_doc, train
 
 ROOT = Path(__file__).resolve().parent.parent

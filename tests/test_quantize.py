@@ -13,7 +13,6 @@ from spacy_cot_distill.cli import app
 from spacy_cot_distill.models.ner_model import build_cot_ner_model
 from spacy_cot_distill.quantize import is_quantized, quantize_pipeline
 from test_annotate import corpus, pipeline  # noqa: F401  (the tiny trained cot_ner + cot_rel pipeline)
-from test_cot_ner import make_tiny_bert
 from test_cot_rel import TRAIN, make_doc, train
 
 
@@ -97,8 +96,8 @@ def test_int8_chosen_at_load_time_by_the_config_saves_and_packages_as_int8(pipel
     assert predictions(loaded, texts) == before
 
 
-def test_a_config_with_int8_trains_in_fp32_and_saves_a_pipeline_that_loads_as_int8(tmp_path):
-    model = {"encoder": str(make_tiny_bert(tmp_path / "bert")), "m": 2, "n_heads": 2, "quantize": "int8"}
+def test_a_config_with_int8_trains_in_fp32_and_saves_a_pipeline_that_loads_as_int8(tiny_encoder, tmp_path):
+    model = {"encoder": str(tiny_encoder), "m": 2, "n_heads": 2, "quantize": "int8"}
     nlp = spacy.blank("en")
     nlp.add_pipe("cot_ner", config={"model": model, "max_length": 32})
     gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
