@@ -12,6 +12,7 @@ The int8 pipeline is the same model directory loaded with the load-time switch
 """
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,8 +42,10 @@ def main() -> None:
         path = ROOT / "benchmarks" / "RESULTS.md"
         section = (f"## int8 F1 cost (issue 15): cot_ner fp32 vs int8 on {args.valid.name}\n\n"
                    f"Model `{args.model}`{' (' + args.note + ')' if args.note else ''}; text only; "
-                   f"`python benchmarks/int8_accuracy.py {' '.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
-                   f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}.\n\n" + "\n".join(lines) + "\n")
+                   f"`python benchmarks/int8_accuracy.py {shlex.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
+                   f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, load average "
+                   f"{os.getloadavg()[0]:.1f} (predict s is wall time under that load, not a speed figure: "
+                   "benchmarks/ner_speed.py).\n\n" + "\n".join(lines) + "\n")
         write_file(path, path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + section)
 
 
