@@ -8,7 +8,7 @@ from torch import nn
 
 from .encoder import EncoderModel
 from .prompt_generator import PromptedEncoder
-from .views import DocViews, ViewBatch, build_view, knowledge_ids, windows, word_pieces
+from .views import DocViews, PieceCache, ViewBatch, build_view, encoder_length, windows
 
 
 class NerModule(nn.Module):
@@ -28,6 +28,7 @@ class NerModule(nn.Module):
     ):
         super().__init__()
         self.tokenizer = tokenizer
+        self.pieces = PieceCache(tokenizer)
         self.nO = nO
         self.pooling = pooling
         self.text_encoder = PromptedEncoder(encoder, m, n_heads)
@@ -44,19 +45,21 @@ class NerModule(nn.Module):
     def featurize(self, batch: DocViews) -> "NerInputs":
         """The student view (prompts + text) and/or the teacher view (text + knowledge) of the docs, and word shapes."""
         tokenizer, m, max_length = self.tokenizer, self.text_encoder.m, batch.max_length
-        budget = max_length - m - 2  # the student's room for text; the teacher reads the same windows
+        # the student's room for text; the teacher reads the same windows, each followed by the doc's knowledge
+        budget = max_length - m - 2
         texts = []
         for doc in batch.docs:
-            pieces = word_pieces(tokenizer, [token.text for token in doc])
+            pieces = self.pieces.words([token.text for token in doc])
             texts.append((pieces, windows(pieces, budget)))
         views = []
         if batch.student:
             student = [(p, w, None) for p, w in texts]
             views.append(build_view(tokenizer, student, max_length - m, budget, True, self.pooling))
         if batch.knowledge is not None:
-            known = [knowledge_ids(tokenizer, segments) for segments in batch.knowledge]
+            teacher_length = encoder_length(self.encoder, batch.teacher_length)
+            known = [self.pieces.knowledge(segments, batch.segment_max_length) for segments in batch.knowledge]
             teacher = [(p, w, k) for (p, w), k in zip(texts, known)]
-            views.append(build_view(tokenizer, teacher, max_length, budget, False, self.pooling))
+            views.append(build_view(tokenizer, teacher, teacher_length, budget, False, self.pooling))
         shapes = [token.shape % self.shape_buckets for doc in batch.docs for token in doc]
         return NerInputs(views, torch.tensor(shapes, dtype=torch.long))
 

@@ -59,6 +59,9 @@ def make_cot_rel(
     cot_dims: Optional[List[str]],
     use_caption: bool,
     max_length: int,
+    teacher_max_length: int,
+    answer_sections: Optional[List[str]],
+    segment_max_length: int,
     distill: bool,
     use_knowledge_at_inference: bool,
     scorer: Optional[Callable],
@@ -73,8 +76,9 @@ def make_cot_rel(
     output_none (bool): Write every candidate, those with no relation as none_label.
     max_none_pairs (int): Training only: how many candidates no gold record names are learnt as none_label per doc (a
         random sample; 0: all).
-    alpha, temperature, cot_dims, use_caption, max_length, distill, use_knowledge_at_inference: The distillation
-        settings, each described in `DistillationPipe.__init__` and the README's configuration reference.
+    alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
+        distill, use_knowledge_at_inference: The distillation settings, each described in
+        `DistillationPipe.__init__` and the README's configuration reference.
     scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
     dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
     """
@@ -92,6 +96,9 @@ def make_cot_rel(
         cot_dims=resolve_cot_dims(cot_dims, dims),
         use_caption=use_caption,
         max_length=max_length,
+        teacher_max_length=teacher_max_length,
+        answer_sections=answer_sections,
+        segment_max_length=segment_max_length,
         distill=distill,
         use_knowledge_at_inference=use_knowledge_at_inference,
         scorer=scorer,
