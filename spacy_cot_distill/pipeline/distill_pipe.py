@@ -49,16 +49,22 @@ def resolve_cot_dims(cot_dims: Optional[List[str]], dims: Optional[List[str]]) -
     return cot_dims if cot_dims is not None else dims
 
 
+# the headings the ChatGPT answers (PGIM's prompt) are written under; answers split at these and at any heading asked for
+ANSWER_HEADINGS = ("Named entities", "Reasoning")
+
+
 def select_sections(answer: str, headings: Sequence[str]) -> str:
     """The sections of an answer that open with the given headings (`Heading:`, any case), in the headings' order.
 
-    Text before the first heading stays first; sections under other headings
-    are left out; an answer with none of the headings is returned whole.
+    The answer is split at each `Heading:` of ANSWER_HEADINGS and of `headings`;
+    text before the first heading stays first; sections under headings not
+    asked for are left out; an answer with none of the headings is returned whole.
     """
     wanted = [" ".join(h.split()).lower() for h in headings]
-    pattern = re.compile("|".join(r"\s+".join(map(re.escape, h.split())) + r"\s*:" for h in headings), re.IGNORECASE)
+    boundaries = dict.fromkeys([*wanted, *(h.lower() for h in ANSWER_HEADINGS)])
+    pattern = re.compile("|".join(r"\s+".join(map(re.escape, h.split())) + r"\s*:" for h in boundaries), re.IGNORECASE)
     found = list(pattern.finditer(answer))
-    if not found:
+    if not any(" ".join(m.group(0).rstrip(":").split()).lower() in wanted for m in found):
         return answer
     parts: Dict[str, List[str]] = {}
     for i, match in enumerate(found):
@@ -111,7 +117,8 @@ class DistillationPipe(TrainablePipe):
             never more than the encoder's positions.
         answer_sections (Optional[List[str]]): For answers written in headed sections ("Named entities: ...
             Reasoning: ..."), the sections the teacher reads, in this order; sections not named are left out, an
-            answer without any of the headings is read whole. None reads every answer as written.
+            answer without any of the headings asked for is read whole (see `select_sections`). None reads every
+            answer as written.
         segment_max_length (int): At most this many sub-tokens of the caption and of each CoT dimension, so that
             the first segment cannot take all the room; 0 cuts none.
         distill (bool): False trains the student alone (no teacher view, no KL term).
