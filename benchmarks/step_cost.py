@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
 import spacy
 import torch
@@ -50,9 +50,11 @@ def reference_docs(data: Path, vocab) -> List[Doc]:
     return list(attach_knowledge(docs, read_knowledge(data / "knowledge/chatgpt-pgim/twitter2017_train.jsonl", "chatgpt")))
 
 
-def build(row: str, encoder: str, data: Path, seed: int):
-    """(nlp, optimizer, examples) for a row, initialised from its config."""
+def build(row: str, encoder: str, data: Path, seed: int, cot_overrides: Dict[str, Any]):
+    """(nlp, optimizer, examples, dropout) for a row, initialised from its config."""
     config_name, overrides = ROWS[row]
+    if config_name != "baseline_ner.cfg":
+        overrides = {**overrides, **cot_overrides}
     # the corpora paths are validated, never read: the examples are handed to initialize and update
     unread = str(data / "twitter2017" / "train.txt")
     overrides = {"paths.encoder": encoder, "paths.train": unread, "paths.dev": unread, **overrides}
@@ -88,12 +90,19 @@ def main() -> None:
     parser.add_argument("--encoder", default=None, help="default: all-MiniLM-L6-v2 from its PyPI package")
     parser.add_argument("--rows", default="stock,distilled,student")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bucket-rows", type=int, default=None, help="cot_ner model.bucket_rows (default: the config's)")
+    parser.add_argument("--teacher-max-length", type=int, default=None, help="cot_ner teacher_max_length (default: the config's)")
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     encoder = args.encoder or str(PACKAGED["all-MiniLM-L6-v2"]())
     rows = args.rows.split(",")
-    built = {row: build(row, encoder, args.data, args.seed) for row in rows}
+    cot_overrides: Dict[str, Any] = {}
+    if args.bucket_rows is not None:
+        cot_overrides["components.cot_ner.model.bucket_rows"] = args.bucket_rows
+    if args.teacher_max_length is not None:
+        cot_overrides["components.cot_ner.teacher_max_length"] = args.teacher_max_length
+    built = {row: build(row, encoder, args.data, args.seed, cot_overrides) for row in rows}
     n_docs = len(next(iter(built.values()))[2])
     lengths = [len(eg.reference) for eg in next(iter(built.values()))[2]]
     plan = batches(n_docs, args.batch_words, lengths, args.seed)
@@ -115,7 +124,7 @@ def main() -> None:
     lines = [
         f"Twitter-2017 train, {args.steps} timed steps per row after {args.warmup} of warm-up, batches of "
         f"{args.batch_words} words (mean {words:.0f}), torch threads {args.threads}, {os.cpu_count()} CPUs "
-        f"({platform.processor() or platform.machine()}), load average before {load_before[0]:.1f} / after "
+        f"({platform.processor() or platform.machine()}), cot_ner overrides {cot_overrides or 'none'}, load average before {load_before[0]:.1f} / after "
         f"{load_after[0]:.1f} (1 min), wall {time.time() - start:.0f} s, spaCy {spacy.__version__}, torch {torch.__version__}",
         "",
         "| row | s/step mean | s/step median | x stock |",

@@ -222,3 +222,22 @@ def test_cot_rel_teacher_reads_teacher_max_length(long_encoder):
     rows = rel._rows(doc)
     inputs = torch_module(rel.model).featurize(rel._views([doc] * len(rows), [doc] * len(rows), rows, teacher=True, student=True))
     assert inputs.views[0].input_ids.shape[1] <= 24 - MODEL["m"] and inputs.views[1].input_ids.shape[1] == 80
+
+
+@pytest.mark.parametrize("prompted", [False, True])
+def test_length_buckets_encode_the_same(long_encoder, prompted):
+    """bucket_rows: rows encoded in length-sorted groups give the hidden states of the whole batch at once."""
+    from transformers import AutoModel
+
+    from spacy_cot_distill.models.prompt_generator import PromptedEncoder
+
+    whole = PromptedEncoder(AutoModel.from_pretrained(long_encoder), m=2, n_heads=2).eval()
+    bucketed = PromptedEncoder(whole.encoder, m=2, n_heads=2, bucket_rows=2).eval()
+    bucketed.generator = whole.generator
+    lengths = [9, 3, 17, 5, 12]
+    mask = torch.tensor([[1] * n + [0] * (17 - n) for n in lengths])
+    ids = torch.randint(5, 40, (5, 17)) * mask
+    with torch.no_grad():
+        a, b = whole(ids, mask, prompted), bucketed(ids, mask, prompted)
+    real = mask.bool()
+    assert a.shape == b.shape and torch.allclose(a[real], b[real], atol=1e-5)

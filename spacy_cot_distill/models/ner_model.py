@@ -25,13 +25,14 @@ class NerModule(nn.Module):
         shape_buckets: int,
         shape_width: int,
         dropout: float,
+        bucket_rows: int = 0,
     ):
         super().__init__()
         self.tokenizer = tokenizer
         self.pieces = PieceCache(tokenizer)
         self.nO = nO
         self.pooling = pooling
-        self.text_encoder = PromptedEncoder(encoder, m, n_heads)
+        self.text_encoder = PromptedEncoder(encoder, m, n_heads, bucket_rows)
         self.shape_buckets = shape_buckets
         # the encoders at hand are uncased: the word's spaCy shape gives casing back
         self.shape_embedding = nn.Embedding(shape_buckets, shape_width)
@@ -98,6 +99,7 @@ def build_cot_ner_model(
     shape_buckets: int = 256,
     shape_width: int = 16,
     dropout: float = 0.1,
+    bucket_rows: int = 16,
 ) -> Model:
     """Per-token BIO logits from a prompted encoder, for `cot_ner`.
 
@@ -108,13 +110,15 @@ def build_cot_ner_model(
     shape_buckets (int): Hash buckets of spaCy's token shape, the casing feature the uncased encoders lack.
     shape_width (int): Width of the shape embedding.
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
+    bucket_rows (int): Encode a view of more rows in length-sorted groups of this many, each padded to its own
+        longest row (0: the whole view at once). The same output for less padding.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_tokens, nO] per view asked for.
     """
     if pooling not in ("first", "mean"):
         raise ValueError(f"pooling must be 'first' or 'mean', not {pooling!r}")
 
     def build(hf_encoder: Any, tokenizer: Any, nO: int) -> NerModule:
-        return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout)
+        return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout, bucket_rows)
 
     # a student input holds the prompts, [CLS], [SEP] and at least one sub-token
     return EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m)
