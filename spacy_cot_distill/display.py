@@ -1,4 +1,7 @@
-"""displaCy views of docs: entities, relations as labelled arcs, and the CoT knowledge beside them."""
+"""displaCy views of docs: entities, relations as labelled arcs, and the CoT knowledge beside them.
+
+Every string from the data is escaped here: displaCy escapes the text but not entity labels, tags or arc labels.
+"""
 import html
 from typing import Dict, Iterable, List, Tuple
 
@@ -35,7 +38,7 @@ def _relation_arcs(doc: Doc) -> str:
         span = next((s for s in spans if s.start == i), None)
         if span is not None:
             index[(span.start, span.end)] = len(words)
-            words.append({"text": span.text, "tag": span.label_})
+            words.append({"text": span.text, "tag": html.escape(span.label_)})
             i = span.end
         else:
             words.append({"text": doc[i].text, "tag": ""})
@@ -45,8 +48,8 @@ def _relation_arcs(doc: Doc) -> str:
         head, tail = index.get(tuple(rel["head"])), index.get(tuple(rel["tail"]))
         if head is None or tail is None or head == tail or rel["label"] == "None":
             continue
-        label = f"{rel['label']} {rel['score']:.2f}" if rel.get("score", 1.0) < 1.0 else rel["label"]
-        arcs.append({"start": min(head, tail), "end": max(head, tail), "label": label,
+        label = f"{rel['label']} {rel['score']:.2f}" if rel.get("score", 1.0) < 1.0 else str(rel["label"])
+        arcs.append({"start": min(head, tail), "end": max(head, tail), "label": html.escape(label),
                      "dir": "right" if head < tail else "left"})
     if not arcs:
         return ""
@@ -55,7 +58,7 @@ def _relation_arcs(doc: Doc) -> str:
 
 
 def _entity_view(doc: Doc) -> str:
-    ents = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in _entities(doc)]
+    ents = [{"start": s.start_char, "end": s.end_char, "label": html.escape(s.label_)} for s in _entities(doc)]
     return displacy.render({"text": doc.text, "ents": ents, "title": None}, style="ent", manual=True, page=False)
 
 
@@ -65,7 +68,7 @@ def _knowledge(doc: Doc) -> str:
         rows.insert(0, ("caption", doc._.caption))
     if not rows:
         return ""
-    items = "".join(f"<dt>{html.escape(dim)}</dt><dd>{html.escape(text)}</dd>" for dim, text in rows)
+    items = "".join(f"<dt>{html.escape(str(dim))}</dt><dd>{html.escape(str(text))}</dd>" for dim, text in rows)
     return f'<aside class="cot"><dl>{items}</dl></aside>'
 
 
@@ -73,7 +76,7 @@ def render_page(docs: Iterable[Doc], title: str = "spacy-cot-distill") -> str:
     """One HTML page: per doc, its entities, its relations as arcs and, if it has any, its knowledge."""
     parts = []
     for doc in docs:
-        meta = f'<div class="meta">{html.escape(doc._.doc_id)}</div>' if doc._.doc_id else ""
+        meta = f'<div class="meta">{html.escape(str(doc._.doc_id))}</div>' if doc._.doc_id else ""
         view = f'<div class="view">{meta}{_entity_view(doc)}{_relation_arcs(doc)}</div>'
         parts.append(f'<section class="doc">{view}{_knowledge(doc)}</section>')
     return PAGE.format(title=html.escape(title), docs="\n".join(parts))

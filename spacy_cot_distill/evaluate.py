@@ -1,11 +1,15 @@
 """Scoring a pipeline on gold docs, text only, with per-type and per-label tables."""
+from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Union
 
 from spacy.language import Language
 from wasabi import msg
 
 from .data.docbin import read_docs
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 
 def evaluate(model: Union[str, Path, Language], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:
@@ -21,10 +25,35 @@ def evaluate(model: Union[str, Path, Language], data_path: Union[str, Path], gpu
         spacy.require_gpu(gpu_id)
     nlp = model if isinstance(model, Language) else spacy.load(model)
     gold = read_docs(data_path, nlp.vocab)
+    for warning in gold_warnings(nlp, gold):
+        msg.warn(warning)
     examples = [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d) for d in gold]
     scores = nlp.evaluate(examples)
     scores.pop("speed", None)
     return {key: value for key, value in scores.items() if value is not None}
+
+
+def gold_warnings(nlp: Language, gold: List["Doc"]) -> List[str]:
+    """What makes the scores misleading: gold labels no component predicts, or no gold to score a component on."""
+    factories = {name: nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
+    kinds = (
+        ("entity", "entities", ("ner", "cot_ner"), Counter(ent.label_ for doc in gold for ent in doc.ents)),
+        ("relation", "relations", ("cot_rel",), Counter(rel["label"] for doc in gold for rel in doc._.relations)),
+    )
+    warnings = []
+    for kind, kinds_name, kind_factories, counts in kinds:
+        names = [name for name, factory in factories.items() if factory in kind_factories]
+        if not names:
+            continue
+        if not counts:
+            warnings.append(f"The data has no gold {kinds_name}: the {kind} scores of {', '.join(names)} mean nothing.")
+            continue
+        known = {label for name in names for label in getattr(nlp.get_pipe(name), "labels", ())}
+        unknown = sorted(set(counts) - known)
+        if unknown:
+            shown = ", ".join(f"{label} ({counts[label]})" for label in unknown)
+            warnings.append(f"Gold {kind} labels the model does not know, scored as misses: {shown}.")
+    return warnings
 
 
 def _table(per_key: Dict[str, Dict[str, float]], name: str) -> None:

@@ -28,3 +28,38 @@ def test_evaluate_prints_per_type_table_and_writes_json(tmp_path):
     assert scores["ents_f"] == expected["ents_f"] and set(scores["ents_per_type"]) == {"PER", "LOC", "ORG"}
     for label in ("PER", "LOC", "ORG", "ents_f"):
         assert label in result.output
+
+
+def test_evaluate_warns_about_unknown_gold_labels_and_missing_gold_relations(tmp_path):
+    from spacy.tokens import Span
+    from spacy.training import Example
+
+    encoder = make_tiny_bert(tmp_path / "bert")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("cot_ner", config={"model": {"encoder": str(encoder)}, "max_length": 32})
+    nlp.add_pipe("cot_rel", config={"model": {"encoder": str(encoder), "m": 2, "n_heads": 2}, "max_length": 32})
+
+    def gold_doc(text, ents, relations=()):
+        doc = nlp.make_doc(text)
+        doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
+        doc._.relations = [{"head": h, "tail": t, "label": label, "score": 1.0} for h, t, label in relations]
+        return doc
+
+    train = [gold_doc("Obama visits Paris", [(0, 1, "PER"), (2, 3, "LOC")], [([0, 1], [2, 3], "visit")])]
+    nlp.initialize(lambda: [Example(nlp.make_doc(d.text), d) for d in train])  # labels only: no training needed
+    nlp.to_disk(tmp_path / "model")
+
+    def evaluate(docs):
+        DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "gold.spacy")
+        result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "model"), str(tmp_path / "gold.spacy")])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    shown = evaluate([gold_doc("Messi joins Inter", [(0, 1, "PER"), (2, 3, "ORG")]),
+                      gold_doc("Inter wins", [(0, 1, "ORG")])])
+    assert "⚠ Gold entity labels the model does not know, scored as misses: ORG (2)." in shown
+    assert "⚠ The data has no gold relations: the relation scores of cot_rel mean nothing." in shown
+    shown = evaluate([gold_doc("Obama visits Paris", [(0, 1, "PER"), (2, 3, "LOC")],
+                               [([0, 1], [2, 3], "visit"), ([2, 3], [0, 1], "hosts")])])
+    assert "⚠ Gold relation labels the model does not know, scored as misses: hosts (1)." in shown
+    assert "entity labels the model does not know" not in shown and "no gold" not in shown

@@ -13,6 +13,7 @@ from spacy_cot_distill.cli import app
 from spacy_cot_distill.data.convert import convert_twitter
 from spacy_cot_distill.llm import DIMS, PromptTemplates, ResponseCache, request_key
 from spacy_cot_distill.llm.prompts import doc_messages
+from spacy_cot_distill.llm.cache import CacheError
 
 SHARED = Path(__file__).parents[1] / ".." / "shared" / "data"
 SYSTEM = "You are a helpful assistant. Be concise: answer in at most four short sentences."
@@ -108,7 +109,7 @@ def test_cache_persists_and_merges(tmp_path):
         assert cache.merge(tmp_path / "b.sqlite") == 1
         assert cache.get("k2") == _response("two", 6)  # a key already present is kept
         assert cache.cached_keys(["k1", "k3", "k4"]) == {"k1", "k3"}
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(CacheError, match="missing.sqlite: no such cache file"):
             cache.merge(tmp_path / "missing.sqlite")
 
 

@@ -35,7 +35,7 @@ def convert_twitter(
     """Convert a Twitter-2015/2017 CoNLL file, with optional captions and knowledge, to a DocBin."""
     refuse_overwrite(output_path, input_path, captions, knowledge)
     summary = ConversionSummary()
-    docs = read_twitter(input_path, Vocab())
+    docs = read_twitter(input_path, Vocab(), summary)
     if captions:
         docs = attach_captions(docs, read_captions(captions), summary)
     docs = _with_knowledge(docs, knowledge, knowledge_dim, summary)
@@ -48,7 +48,7 @@ def convert_mnre(
     """Convert an MNRE file to a DocBin of one doc per sentence, its pairs in doc._.relations."""
     refuse_overwrite(output_path, input_path, knowledge)
     summary = ConversionSummary()
-    docs = _with_knowledge(read_mnre(input_path, Vocab()), knowledge, knowledge_dim, summary)
+    docs = _with_knowledge(read_mnre(input_path, Vocab(), summary), knowledge, knowledge_dim, summary)
     return _write(docs, output_path, summary)
 
 

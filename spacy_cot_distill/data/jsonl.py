@@ -12,7 +12,7 @@ One JSON object per line:
      "cot": {"sentence": "..."}}       # optional, dimension -> knowledge text
 """
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import spacy
 from spacy.tokens import Doc, Span
@@ -21,16 +21,20 @@ from spacy.vocab import Vocab
 
 from ..errors import InputError
 from .mnre import SPANS_KEY
-from .text import read_json_lines
+from .text import is_int, read_json_lines
 
 
 def _entities(doc: Doc, record: Dict[str, Any], by_chars: bool, path: Path, lineno: int) -> List[Span]:
     spans = []
     for i, ent in enumerate(record.get("entities") or []):
         try:
-            start, end, label = int(ent["start"]), int(ent["end"]), str(ent["label"])
-        except (KeyError, TypeError, ValueError):
-            raise InputError(path, lineno, f"entity {i} must be {{'start': int, 'end': int, 'label': str}}") from None
+            start, end, label = ent["start"], ent["end"], ent["label"]
+        except (KeyError, TypeError):
+            start = end = label = None
+        if not (is_int(start) and is_int(end) and isinstance(label, str) and label):
+            raise InputError(
+                path, lineno, f"entity {i} must be {{'start': int, 'end': int, 'label': str}}, not {ent!r:.80}"
+            )
         limit = len(doc.text) if by_chars else len(doc)
         if not 0 <= start < end <= limit:
             unit = "characters" if by_chars else "tokens"
@@ -50,13 +54,26 @@ def _relations(spans: List[Span], record: Dict[str, Any], path: Path, lineno: in
     relations = []
     for i, rel in enumerate(record.get("relations") or []):
         try:
-            head, tail, label = spans[int(rel["head"])], spans[int(rel["tail"])], str(rel["label"])
-        except (KeyError, TypeError, ValueError, IndexError):
+            head, tail, label = rel["head"], rel["tail"], rel["label"]
+        except (KeyError, TypeError):
+            head = tail = label = None
+        # a negative index would silently name an entity counted from the end
+        if not (is_int(head) and is_int(tail) and 0 <= head < len(spans) and 0 <= tail < len(spans)
+                and isinstance(label, str) and label):
             raise InputError(
-                path, lineno, f"relation {i} must be {{'head': entity index, 'tail': entity index, 'label': str}}"
-            ) from None
-        relations.append({"head": [head.start, head.end], "tail": [tail.start, tail.end], "label": label, "score": 1.0})
+                path, lineno, f"relation {i} must be {{'head': entity index, 'tail': entity index, 'label': str}} "
+                f"with indices from 0 to {len(spans) - 1}, not {rel!r:.80}",
+            )
+        relations.append({"head": [spans[head].start, spans[head].end], "tail": [spans[tail].start, spans[tail].end],
+                          "label": label, "score": 1.0})
     return relations
+
+
+def _optional_str(record: Dict[str, Any], key: str, path: Path, lineno: int) -> Optional[str]:
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InputError(path, lineno, f"'{key}' must be a string, not {value!r:.80}")
+    return value
 
 
 def read_jsonl(path: Path, vocab: Vocab, lang: str = "en") -> Iterator[Doc]:
@@ -65,7 +82,9 @@ def read_jsonl(path: Path, vocab: Vocab, lang: str = "en") -> Iterator[Doc]:
     tokenizer = spacy.blank(lang, vocab=vocab).tokenizer
     for lineno, record in read_json_lines(path):
         if isinstance(record.get("tokens"), list) and record["tokens"]:
-            doc, by_chars = Doc(vocab, words=[str(t) for t in record["tokens"]]), False
+            if not all(isinstance(t, str) and t for t in record["tokens"]):
+                raise InputError(path, lineno, "'tokens' must be a list of non-empty strings")
+            doc, by_chars = Doc(vocab, words=record["tokens"]), False
         elif isinstance(record.get("text"), str) and record["text"].strip():
             doc, by_chars = tokenizer(record["text"]), True
         else:
@@ -75,9 +94,12 @@ def read_jsonl(path: Path, vocab: Vocab, lang: str = "en") -> Iterator[Doc]:
         if len(filter_spans(spans)) == len(spans):
             doc.ents = spans
         doc._.relations = _relations(spans, record, path, lineno)
-        doc._.doc_id = str(record.get("id", f"{path.name}:{lineno}"))
-        doc._.image_id = record.get("image_id")
-        doc._.caption = record.get("caption")
+        doc_id = record.get("id", f"{path.name}:{lineno}")
+        if not (isinstance(doc_id, str) or is_int(doc_id)):
+            raise InputError(path, lineno, f"'id' must be a string or an integer, not {doc_id!r:.80}")
+        doc._.doc_id = str(doc_id)
+        doc._.image_id = _optional_str(record, "image_id", path, lineno)
+        doc._.caption = _optional_str(record, "caption", path, lineno)
         cot = record.get("cot") or {}
         if not isinstance(cot, dict) or not all(isinstance(v, str) for v in cot.values()):
             raise InputError(path, lineno, "'cot' must be an object of dimension -> text")

@@ -43,7 +43,27 @@ def read_knowledge(path: Path, default_dim: str = "external") -> List[KnowledgeR
             raise InputError(path, lineno, "knowledge values must be strings")
         key = obj.get("imgid")
         records.append(KnowledgeRecord(path, lineno, None if key is None else str(key), tuple(tokens), dict(cot)))
+    _check_join_keys(records)
     return records
+
+
+def _check_join_keys(records: List[KnowledgeRecord]) -> None:
+    """Each record needs a join key of its own: an id on every record or on none, no id or token list twice."""
+    with_id = next((r for r in records if r.key is not None), None)
+    seen: Dict[object, int] = {}
+    for record in records:
+        if with_id is not None and record.key is None:
+            raise InputError(
+                record.path, record.line,
+                f"this record has no 'imgid' but line {with_id.line} has one: give every record an id, or none "
+                "(then records are joined on their tokens)",
+            )
+        join = record.key if with_id is not None else record.tokens
+        what = f"id {record.key!r}" if with_id is not None else "token list"
+        if join in seen:
+            raise InputError(record.path, record.line, f"the {what} of this record is also on line {seen[join]}: "
+                             "each doc can have one knowledge record; remove or merge the other")
+        seen[join] = record.line
 
 
 def attach_knowledge(

@@ -1,13 +1,14 @@
 """MNRE text files: one Python dict literal per line, one head/tail pair each."""
 import ast
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from ..errors import InputError
-from .text import read_lines
+from .summary import ConversionSummary
+from .text import is_int, read_lines
 
 ENTITY_LABEL = "ENTITY"
 SPANS_KEY = "entities"
@@ -16,12 +17,22 @@ SPANS_KEY = "entities"
 def _position(record: Dict[str, Any], role: str, n_tokens: int, path: Path, lineno: int) -> List[int]:
     try:
         start, end = record[role]["pos"]
-        start, end = int(start), int(end)
     except (KeyError, TypeError, ValueError):
-        raise InputError(path, lineno, f"'{role}' must be {{'name': ..., 'pos': [start, end]}}") from None
+        start = end = None
+    if not (is_int(start) and is_int(end)):
+        raise InputError(path, lineno, f"'{role}' must be {{'name': ..., 'pos': [start, end]}} with integer positions")
     if not 0 <= start < end <= n_tokens:
         raise InputError(path, lineno, f"'{role}' position {[start, end]} is outside the sentence of {n_tokens} tokens")
     return [start, end]
+
+
+def _check_names(
+    record: Dict[str, Any], words: Tuple[str, ...], path: Path, lineno: int, summary: Optional[ConversionSummary]
+) -> None:
+    for role in ("h", "t"):
+        name, (start, end) = record[role].get("name"), record[role]["pos"]
+        if name is not None and name != " ".join(words[start:end]) and summary is not None:
+            summary.skip("head/tail names that differ from their tokens (kept: 'pos' counts)", f"{path.name}:{lineno}")
 
 
 def _parse(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
@@ -36,14 +47,17 @@ def _parse(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
             raise InputError(path, lineno, "expected a dict with a non-empty 'token' list")
         if not isinstance(record.get("relation"), str):
             raise InputError(path, lineno, "expected a 'relation' string")
+        if not isinstance(record.get("img_id"), (str, type(None))):
+            raise InputError(path, lineno, f"'img_id' must be a string, not {record['img_id']!r:.80}")
         yield lineno, record
 
 
-def read_mnre(path: Path, vocab: Vocab) -> Iterator[Doc]:
+def read_mnre(path: Path, vocab: Vocab, summary: Optional[ConversionSummary] = None) -> Iterator[Doc]:
     """Read MNRE lines into one doc per distinct sentence, each pair in doc._.relations.
 
     Every line becomes a relation (labels kept, 'None' included): a pair that appears twice
     with two labels stays twice, so the data's own disagreement is visible to training.
+    A head or tail whose 'name' differs from its tokens is counted in `summary`.
     """
     path = Path(path)
     sentences: Dict[Tuple[str, ...], Dict[str, Any]] = {}
@@ -51,6 +65,11 @@ def read_mnre(path: Path, vocab: Vocab) -> Iterator[Doc]:
         words = tuple(str(t) for t in record["token"])
         head = _position(record, "h", len(words), path, lineno)
         tail = _position(record, "t", len(words), path, lineno)
+        if head == tail:
+            raise InputError(
+                path, lineno, f"the head and the tail are the same tokens {head}: a relation needs two entities"
+            )
+        _check_names(record, words, path, lineno, summary)
         entry = sentences.setdefault(words, {"line": lineno, "image": record.get("img_id"), "relations": []})
         entry["relations"].append({"head": head, "tail": tail, "label": record["relation"], "score": 1.0})
     seen_ids: Dict[str, int] = {}

@@ -1,11 +1,12 @@
 """Chat messages from Jinja templates: one per CoT dimension, for NER (text) and relations (text + pair)."""
 import base64
-import mimetypes
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import jinja2
 from spacy.tokens import Doc
+
+from ..errors import InputError
 
 KNOWLEDGE_DIMS = ("noun", "sentence", "multimodal")
 AUGMENTATION_DIMS = ("style", "entity", "image")
@@ -68,15 +69,45 @@ def doc_text(doc: Doc) -> str:
     return " ".join(token.text for token in doc)
 
 
+# the image types vision endpoints accept, by their first bytes (the suffix of an image id proves nothing)
+IMAGE_SIGNATURES = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+
+
+def _image_type(data: bytes) -> Optional[str]:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in IMAGE_SIGNATURES.items() if data.startswith(magic)), None)
+
+
 def image_data_url(doc: Doc, image_dir: Optional[Path]) -> Optional[str]:
-    """A data URL of the doc's image file in `image_dir`, or None when there is no such file."""
+    """A data URL of the doc's image file in `image_dir`, or None when there is no such file.
+
+    The image id must name a JPEG, PNG, GIF or WebP file inside `image_dir` once resolved (`..`, absolute
+    ids and symlinks that lead out are refused): nothing else is ever sent to the endpoint.
+    """
     if image_dir is None or not doc._.image_id:
         return None
-    path = Path(image_dir) / doc._.image_id
+    folder = Path(image_dir).resolve()
+    path = (folder / str(doc._.image_id)).resolve()
+    if not path.is_relative_to(folder):
+        raise InputError(
+            path, None, f"the image of doc {doc._.doc_id!r} (image_id {doc._.image_id!r}) is outside --image-dir "
+            f"{folder}: image ids must name files inside the image folder",
+        )
     if not path.is_file():
         return None
-    mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    data = path.read_bytes()
+    mime = _image_type(data)
+    if mime is None:
+        raise InputError(
+            path, None, f"the image of doc {doc._.doc_id!r} is not a JPEG, PNG, GIF or WebP file: only images are sent",
+        )
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def doc_messages(
