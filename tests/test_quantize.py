@@ -4,7 +4,7 @@ from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.quantize import is_quantized, quantize_pipeline
-from test_annotate import corpus, pipeline  # noqa: F401  (the tiny trained cot_ner + cot_rel pipeline)
+from tiny_relations import corpus
 
 
 def predictions(nlp, texts):
