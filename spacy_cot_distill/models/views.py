@@ -3,7 +3,7 @@
 Generic over tasks: a "word" is whatever unit a head reads a vector for.
 """
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -18,8 +18,10 @@ class DocViews:
 
     `knowledge` holds the teacher's text segments per row (caption, CoT
     dimensions); None builds no teacher view. `pairs` holds each row's
-    (head, tail) token spans for models that classify pairs. The student view
-    holds `max_length` sub-tokens, the teacher view `teacher_max_length`
+    (head, tail) token spans for models that classify pairs. `pieces` keeps
+    each doc's sub-tokens by id(doc): a caller that passes one dict to all the
+    batches of a call has a doc that spans batches tokenized once. The student
+    view holds `max_length` sub-tokens, the teacher view `teacher_max_length`
     (None: `max_length`), each knowledge segment cut to `segment_max_length`
     sub-tokens (0: uncut).
     """
@@ -29,6 +31,7 @@ class DocViews:
     student: bool
     knowledge: Optional[Sequence[Sequence[str]]] = None
     pairs: Optional[Sequence[Tuple[Span, Span]]] = None
+    pieces: Dict[int, List[List[int]]] = field(default_factory=dict)
     teacher_max_length: Optional[int] = None
     segment_max_length: int = 0
 
