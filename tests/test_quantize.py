@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.models.ner_model import build_cot_ner_model
 from spacy_cot_distill.quantize import is_quantized, quantize_pipeline
-from test_annotate import corpus, pipeline  # noqa: F401  (the tiny trained cot_ner + cot_rel pipeline)
-from test_cot_rel import TRAIN, make_doc, train
+from tiny_relations import TRAIN, corpus, make_doc, train
 
 
 def predictions(nlp, texts):
