@@ -1,18 +1,22 @@
-"""The NER network: word vectors from a (prompted) encoder, casing features, a BIO head."""
-from typing import Any, List
+"""The NER network: word vectors from a (prompted) encoder, casing features, a BIO head (softmax or CRF)."""
+from typing import Any, List, Optional
 
 import torch
 from spacy.util import registry
 from thinc.api import Model
 from torch import nn
 
+from .crf import LinearChainCRF
 from .encoder import EncoderModel
 from .prompt_generator import PromptedEncoder
 from .views import DocViews, ViewBatch, build_view, knowledge_ids, windows, word_pieces
 
 
+HEADS = ("softmax", "crf")
+
+
 class NerModule(nn.Module):
-    """Per-word BIO logits for each view of a batch; both views share every weight."""
+    """Per-word BIO logits (a CRF's emission scores with the "crf" head) for each view; both views share every weight."""
 
     def __init__(
         self,
@@ -25,6 +29,7 @@ class NerModule(nn.Module):
         shape_buckets: int,
         shape_width: int,
         dropout: float,
+        head: str = "softmax",
     ):
         super().__init__()
         self.tokenizer = tokenizer
@@ -36,6 +41,8 @@ class NerModule(nn.Module):
         self.shape_embedding = nn.Embedding(shape_buckets, shape_width)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(self.text_encoder.width + shape_width, nO)
+        # the pipe reads the CRF's scores in its loss and its decoding; they are saved with the other weights
+        self.crf: Optional[LinearChainCRF] = LinearChainCRF(nO) if head == "crf" else None
 
     @property
     def encoder(self) -> Any:
@@ -95,6 +102,7 @@ def build_cot_ner_model(
     shape_buckets: int = 256,
     shape_width: int = 16,
     dropout: float = 0.1,
+    head: str = "softmax",
 ) -> Model:
     """Per-token BIO logits from a prompted encoder, for `cot_ner`.
 
@@ -105,13 +113,19 @@ def build_cot_ner_model(
     shape_buckets (int): Hash buckets of spaCy's token shape, the casing feature the uncased encoders lack.
     shape_width (int): Width of the shape embedding.
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
+    head (str): "softmax": per-token BIO softmax, BIO-constrained Viterbi at inference; "crf": a linear-chain CRF
+        with learnt transition, start and end scores (invalid BIO transitions forbidden), trained by its likelihood.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_tokens, nO] per view asked for.
     """
     if pooling not in ("first", "mean"):
         raise ValueError(f"pooling must be 'first' or 'mean', not {pooling!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
 
     def build(hf_encoder: Any, tokenizer: Any, nO: int) -> NerModule:
-        return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout)
+        return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout, head)
 
     # a student input holds the prompts, [CLS], [SEP] and at least one sub-token
-    return EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m)
+    model = EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m)
+    model.attrs["head"] = head
+    return model
