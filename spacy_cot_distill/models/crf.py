@@ -145,6 +145,11 @@ def crf_distillation_loss(
     nll_student = crf.nll(student, gold_rows, known_rows, mask).sum() / n_known
     if teacher_emissions is None:
         return nll_student
+    # The KL compares marginals, not the softmax of the emissions: under a CRF the emissions are not the model's
+    # per-token belief (the transitions carry part of it, e.g. I-PER after B-PER), so a softmax over them is a
+    # distribution the model never predicts, and T would soften the emissions but not the transitions. The
+    # marginals are the CRF's own P(tag | doc) per token, the analogue of the softmax head's distribution, at
+    # temperature T (every score / T); one forward-backward per view costs little next to the encoder.
     teacher = pad_rows(teacher_emissions, lengths)
     nll_teacher = crf.nll(teacher, gold_rows, known_rows, mask).sum() / n_known
     # the teacher's marginals are a target: detach them (the CRF's transitions, shared, learn from the NLLs and
