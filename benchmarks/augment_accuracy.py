@@ -11,7 +11,8 @@ augmented docs are a large share of the data); augment those same N docs. The au
 `--paths.augmented` and `--corpora.train.kinds` (the configs' train reader is
 spacy_cot_distill.AugmentedCorpus.v1; dev is untouched). Scores: ents_p/r/f of
 model-last on the gold-tokenized valid docs, text only (no checkpoint selection on valid). Data, training and
-evaluation are those of benchmarks/ner_accuracy.py (ChatGPT knowledge, BLIP-2 captions).
+evaluation are those of benchmarks/ner_accuracy.py (ChatGPT knowledge, BLIP-2 captions); `--set` adds config
+overrides to every row.
 
 First run this script once with --rows none to write the train subset, augment it with the local Qwen server:
   cot-distill augment /tmp/cot_ner_bench/twitter2017_train_gpt_first100.spacy /tmp/aug/t17_gpt100_aug.spacy \\
@@ -33,7 +34,8 @@ from spacy_cot_distill.data.docbin import read_docs, write_docs
 from spacy_cot_distill.files import write_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ner_accuracy import ROOT, ROWS, add_budget_arguments, evaluate, prepare, train  # noqa: E402
+from ner_accuracy import TRAININGS, Training, add_budget_arguments, evaluate, prepare, train  # noqa: E402
+from results import parse_settings, run_dir  # noqa: E402
 
 KIND_ROWS = {"none": [], "style": ["style"], "entity": ["entity"], "image": ["image"],
              "all": ["style", "entity", "image"]}
@@ -49,11 +51,11 @@ def first_docs(path: Path, n: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_budget_arguments(parser)
+    add_budget_arguments(parser, rows="baseline,none,style,entity,image,all", results=None)
     parser.add_argument("augmented", type=Path, help="DocBin written by `cot-distill augment` from the train docs")
     parser.add_argument("--train-docs", type=int, default=0, help="train on the first N train docs (0: all)")
-    parser.add_argument("--rows", default="baseline,none,style,entity,image,all")
     args = parser.parse_args()
+    settings = parse_settings(args.settings)
     paths = prepare(args)
     if args.train_docs:
         paths["train", "gpt"] = first_docs(paths["train", "gpt"], args.train_docs)
@@ -66,14 +68,16 @@ def main() -> None:
     f1 = defaultdict(list)
     for seed in args.seeds.split(","):
         for row in args.rows.split(","):
-            out = args.work / f"{args.dataset}_{Path(args.encoder).parent.name}_{budget}_aug_{row}_s{seed}"
+            out = run_dir(args.work, args.dataset, budget, f"e{args.eval_every}", f"aug_{row}", f"s{seed}",
+                          settings=settings, encoder=args.encoder_name)
             name = "a" if row == "baseline" else f"aug_{row}"
             if KIND_ROWS.get(row):
-                ROWS[name] = ("cot_ner.cfg", "gpt", ["--paths.augmented", str(args.augmented),
-                                                     "--corpora.train.kinds", json.dumps(KIND_ROWS[row])])
+                TRAININGS[name] = Training("cot_ner.cfg", "gpt", {"paths.augmented": str(args.augmented),
+                                                                  "corpora.train.kinds": KIND_ROWS[row]})
             elif row != "baseline":
-                ROWS[name] = ROWS["c"]
-            seconds = train(name, paths, args.encoder, args.steps, args.batch_words, int(seed), out, args.gpu_id)
+                TRAININGS[name] = TRAININGS["c"]
+            seconds = train(name, paths, args.encoder, args.steps, args.batch_words, int(seed), out, args.gpu_id,
+                            args.eval_every, settings).seconds
             result = evaluate(out / "model-last", paths["valid", "gpt"])
             write_file(out / "scores.json", json.dumps(result, indent=2))
             f1[row].append(100 * result["f"])

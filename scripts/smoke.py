@@ -24,7 +24,7 @@ print(json.dumps({"pipeline": nlp.pipe_names,
 
 
 def main(package_dir: str, name: str, ours: str, baseline: str) -> None:
-    wheel = next(Path(package_dir).glob("dist/*.whl"))
+    wheel = next(Path(package_dir).glob(f"dist/{name}-*.whl"))  # the plugin's wheel lies beside it
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], check=True)
     # a fresh process with the hub switched off: the pipeline must need nothing but the installed packages
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -11,23 +11,49 @@ from .data.docbin import read_docs
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
+GIVEN_PAIRS = "spacy_cot_distill.GoldPairs.v1"
+PAIRS_READER = "spacy_cot_distill.PairsCorpus.v1"
+
+
+def classifies_given_pairs(nlp: Language) -> bool:
+    """Whether a `cot_rel` component of `nlp` classifies the pairs a doc brings (GoldPairs, MNRE's protocol)."""
+    return any(
+        component.get("factory") == "cot_rel" and component.get("candidates", {}).get("@misc") == GIVEN_PAIRS
+        for component in nlp.config["components"].values()
+    )
+
+
+def gold_examples(nlp: Language, data_path: Union[str, Path]) -> List[Any]:
+    """The gold docs of `data_path` as examples whose predicted docs hold the words alone.
+
+    Where the pipeline classifies given pairs, the relation data is read with
+    the pairs reader, which also hands each doc's pairs (not their labels) to
+    the predicted doc: without them there would be nothing to classify.
+    """
+    from spacy.tokens import Doc
+    from spacy.training import Example
+    from spacy.util import registry
+
+    if classifies_given_pairs(nlp):
+        return list(registry.readers.get(PAIRS_READER)(Path(data_path))(nlp))
+    gold = read_docs(data_path, nlp.vocab)
+    return [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d) for d in gold]
+
 
 def evaluate(model: Union[str, Path, Language], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:
     """Run `model` (a pipeline or its name) on the texts of the gold docs in `data_path`; return the components' scores.
 
-    The predicted docs are made from the words alone: no knowledge, caption or image reaches the pipeline.
+    The predicted docs are made from the words alone (plus the candidate pairs
+    where `cot_rel` classifies given pairs): no knowledge, caption or image reaches the pipeline.
     """
     import spacy
-    from spacy.tokens import Doc
-    from spacy.training import Example
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = model if isinstance(model, Language) else spacy.load(model)
-    gold = read_docs(data_path, nlp.vocab)
-    for warning in gold_warnings(nlp, gold):
+    examples = gold_examples(nlp, data_path)
+    for warning in gold_warnings(nlp, [eg.reference for eg in examples]):
         msg.warn(warning)
-    examples = [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d) for d in gold]
     scores = nlp.evaluate(examples)
     scores.pop("speed", None)
     return {key: value for key, value in scores.items() if value is not None}

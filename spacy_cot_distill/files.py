@@ -2,6 +2,7 @@
 import errno
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -34,6 +35,23 @@ def refuse_overwrite(output: Union[str, Path], *inputs: Union[str, Path, None]) 
     for source in inputs:
         if source is not None and Path(source).exists() and os.path.samefile(output, source):
             raise InputError(output, None, f"is also an input ({source}): write the output to another path")
+
+
+def check_writable(path: Union[str, Path]) -> None:
+    """Raise before any costly work (e.g. paid LLM requests) if `path` cannot be written: a folder, a folder
+    that cannot be created, or one this process cannot create files in."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, None, "is a folder: give a file path for the output")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WriteError(path, err, f"cannot create its folder {path.parent}") from None
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise WriteError(path, err) from None
 
 
 def write_file(path: Union[str, Path], data: Union[bytes, str]) -> Path:

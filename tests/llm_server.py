@@ -18,7 +18,18 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-FAULTS = ("429", "500", "hang", "drop", "malformed", "empty", "length")
+FAULTS = ("429", "500", "hang", "drop", "malformed", "empty", "null", "length", "400", "401", "403", "404")
+# the error bodies OpenAI sends for answers no retry can fix
+REFUSALS = {
+    "400": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model.", "type": "invalid_request_error",
+            "param": "max_tokens", "code": "unsupported_parameter"},
+    "401": {"message": "Incorrect API key provided: sk-test***. You can find your API key at https://platform.openai.com.",
+            "type": "invalid_request_error", "param": None, "code": "invalid_api_key"},
+    "403": {"message": "Project does not have access to model", "type": "invalid_request_error", "param": None,
+            "code": "model_not_found"},
+    "404": {"message": "The model does not exist or you do not have access to it.", "type": "invalid_request_error",
+            "param": None, "code": "model_not_found"},
+}
 
 
 def prompt_id(messages: List[Dict[str, Any]]) -> str:
@@ -69,6 +80,10 @@ class LLMServer:
         self.batches: Dict[str, Dict[str, Any]] = {}
         self.batch_polls_before_done = 1
         self.answer: Callable[[List[Dict[str, Any]]], str] = echo  # replace to script the answers
+        self.keys: Counter = Counter()  # Authorization header -> chat requests, to tell concurrent clients apart
+        self.failing_after: Optional[tuple] = None  # (n, fault): every chat request after the first n fails
+        self.gate = threading.Event()
+        self.gate.set()
         self._ids = itertools.count(1)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
@@ -87,9 +102,15 @@ class LLMServer:
         """Make every request whose user message contains `marker` fail with `fault`."""
         self.failing[marker] = fault
 
+    def fail_after(self, n: int, fault: str) -> None:
+        """Make every chat request after the first n fail with `fault` (e.g. a key revoked during a run)."""
+        assert fault in FAULTS, fault
+        self.failing_after = (n, fault)
+
     def reset_counts(self) -> None:
         with self.lock:
             self.counts.clear()
+            self.keys.clear()
             self.prompts.clear()
             self.max_in_flight = 0
 
@@ -109,6 +130,9 @@ class LLMServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             fault = self.faults.popleft() if self.faults else None
+            if self.failing_after is not None and self.counts["chat"] > self.failing_after[0]:
+                fault = self.failing_after[1]
+        self.gate.wait(60)
         try:
             return self._answer(body, fault)
         finally:
@@ -129,6 +153,8 @@ class LLMServer:
             return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": self.retry_after}
         if fault == "500":
             return 500, {"error": {"message": "server error", "type": "server_error"}}, {}
+        if fault in REFUSALS:
+            return int(fault), {"error": REFUSALS[fault]}, {}
         if fault == "hang":
             time.sleep(self.hang_seconds)
             return None, None, {}
@@ -136,8 +162,10 @@ class LLMServer:
             return None, None, {}
         if fault == "malformed":
             return 200, b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "cut', {}
-        if fault == "empty":
+        if fault in ("empty", "null"):
             response = completion(messages, body["model"], content="")
+            if fault == "null":  # what some servers send for a refusal or a reasoning model out of tokens
+                response["choices"][0]["message"]["content"] = None
         elif fault == "length":
             response = completion(messages, body["model"], content="Answer: cut off", finish_reason="length")
         else:
@@ -234,6 +262,8 @@ def _handler(server: LLMServer):
             server.authorization.add(self.headers.get("Authorization"))
             data = self._body()
             if self.path == "/v1/chat/completions":
+                with server.lock:
+                    server.keys[self.headers.get("Authorization")] += 1
                 self._send(*server.chat(json.loads(data)))
             elif self.path == "/v1/files":
                 self._send(*server.upload(self.headers["Content-Type"], data))

@@ -168,7 +168,7 @@ def test_failed_empty_truncated_and_unchanged_answers_are_dropped_and_counted(sc
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
         new, summary = augment(docs, ["style"], settings=llm(server, concurrency=1), cache=cache, progress=False)
     assert summary["style"].dropped == {"empty answer": 1, "request failed": 1}
-    assert summary["style"].failures == ["t1#style0"] and summary["style"].answers == {"empty": 1, "text": 1}
+    assert summary["style"].failures == ["t0#style0", "t1#style0"] and summary["style"].answers == {"empty": 1, "text": 1}
     assert [d._.doc_id for d in new] == ["t2#style0"]
     # a rewrite cut off by max_tokens is dropped; a cut-off caption still describes an image and is kept
     server.inject("length", "length")

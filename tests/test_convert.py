@@ -2,99 +2,39 @@ import json
 from collections import Counter
 
 import pytest
-import spacy
-from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
+from corpus_checks import (
+    check_docbin_round_trip,
+    check_mnre_with_qwen,
+    check_twitter2015_seqeval_convention,
+    check_twitter_with_captions_and_qwen,
+    load,
+    snapshot,
+)
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.data import convert_jsonl, convert_mnre, convert_twitter
 from spacy_cot_distill.errors import InputError
 
 
-def load(path):
-    return list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
-
-
-def snapshot(doc):
-    return (
-        [t.text for t in doc],
-        [(e.start, e.end, e.label_) for e in doc.ents],
-        [(s.start, s.end, s.label_) for s in doc.spans.get("entities", [])],
-        doc._.relations,
-        doc._.doc_id,
-        doc._.image_id,
-        doc._.caption,
-        doc._.cot,
+def test_twitter2017_counts_and_round_trip(synthetic_data, tmp_path):
+    check_twitter_with_captions_and_qwen(
+        synthetic_data, "twitter2017", tmp_path, docs=24, entities=Counter(PER=14, LOC=14, ORG=10, MISC=6)
     )
 
 
-def test_twitter2017_counts_and_round_trip(shared_data, tmp_path):
-    out = tmp_path / "t17.spacy"
-    summary = convert_twitter(
-        shared_data / "twitter2017/train.txt",
-        out,
-        captions=shared_data / "captions/BLIP2_17_train_valid.txt",
-        knowledge=shared_data / "knowledge/qwen2.5-coder-1.5b/twitter2017_train.jsonl",
-    )
-    assert summary.docs == 3373
-    assert summary.entities == Counter(PER=2943, LOC=731, ORG=1674, MISC=701)
-    docs = load(out)
-    assert len(docs) == 3373
-    first = docs[0]
-    # the first tweet of the file, read here with plain string handling
-    block = (shared_data / "twitter2017/train.txt").read_text(encoding="utf-8").split("\n\n")[0].splitlines()
-    imgid, rows = block[0][len("IMGID:"):], [line.split("\t") for line in block[1:]]
-    assert [t.text for t in first] == [word for word, _ in rows]
-    assert [t.ent_iob_ + ("-" + t.ent_type_ if t.ent_type_ else "") for t in first] == [tag for _, tag in rows]
-    assert first._.doc_id == imgid and first._.image_id == f"{imgid}.jpg"
-    assert first._.caption  # BLIP-2 caption attached
-    assert set(first._.cot) == {"noun", "sentence", "multimodal"}
+def test_twitter2015_seqeval_convention(synthetic_data, tmp_path):
+    check_twitter2015_seqeval_convention(synthetic_data, tmp_path, docs=16, b_starts=22, unanswered=["70555"])
 
 
-def test_twitter2015_seqeval_convention(shared_data, tmp_path):
-    path = shared_data / "twitter2015/train.txt"
-    summary = convert_twitter(
-        path, tmp_path / "t15.spacy", knowledge=shared_data / "knowledge/chatgpt-pgim/twitter2015_train.jsonl"
-    )
-    # count entity starts independently: B-X, or I-X not continuing an entity of type X
-    expected, prev = Counter(), "O"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "\t" not in line:
-            prev = "O"
-            continue
-        tag = line.rsplit("\t", 1)[1]
-        if tag.startswith("B-") or (tag.startswith("I-") and prev[2:] != tag[2:]):
-            expected[tag[2:]] += 1
-        prev = tag
-    assert summary.docs == 4000
-    assert summary.entities == expected
-    assert sum(expected.values()) > 6166  # the stray I- starts are entities too
-    # the ChatGPT file has no answer for the last tweet: counted, not an error
-    assert summary.skipped["docs whose knowledge record is empty (kept, no knowledge)"] == ["33008"]
-    docs = load(tmp_path / "t15.spacy")
-    assert set(docs[0]._.cot) == {"external"}
+def test_mnre_counts_and_round_trip(synthetic_data, tmp_path):
+    check_mnre_with_qwen(synthetic_data, tmp_path, docs=10, relations=45, doubly_labelled=1)
 
 
-def test_mnre_counts_and_round_trip(shared_data, tmp_path):
-    import ast
-
-    path = shared_data / "mnre/train.txt"
-    records = [ast.literal_eval(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    summary = convert_mnre(
-        path, tmp_path / "mnre.spacy", knowledge=shared_data / "knowledge/qwen2.5-coder-1.5b/mnre_train.jsonl"
-    )
-    assert summary.docs == len({tuple(r["token"]) for r in records}) == 7330
-    assert sum(summary.relations.values()) == 12247
-    assert summary.relations == Counter(r["relation"] for r in records)
-    docs = load(tmp_path / "mnre.spacy")
-    by_tokens = {tuple(t.text for t in d): d for d in docs}
-    rec = records[0]
-    doc = by_tokens[tuple(rec["token"])]
-    assert {"head": rec["h"]["pos"], "tail": rec["t"]["pos"], "label": rec["relation"], "score": 1.0} in doc._.relations
-    heads = {(s.start, s.end) for s in doc.spans["entities"]}
-    assert tuple(rec["h"]["pos"]) in heads and tuple(rec["t"]["pos"]) in heads
-    assert set(doc._.cot) == {"noun", "sentence"}
-    assert len({d._.doc_id for d in docs}) == len(docs)
+def test_a_tweet_without_a_caption_is_counted(synthetic_data, tmp_path):
+    summary = convert_twitter(synthetic_data / "twitter2017/valid.txt", tmp_path / "valid.spacy",
+                              captions=synthetic_data / "captions/BLIP2_17_train_valid.txt")
+    assert summary.skipped == {"docs without a caption (kept, no caption)": ["17_03_90011"]}
 
 
 def test_jsonl_round_trip(tmp_path):
@@ -125,19 +65,8 @@ def test_jsonl_round_trip(tmp_path):
     assert list(summary.skipped) == ["docs with overlapping entities (kept in doc.spans['entities'], not doc.ents)"]
 
 
-def test_every_converter_round_trips_through_docbin(shared_data, tmp_path):
-    """Docs written and read back equal the docs the reader made, extensions included."""
-    from spacy.vocab import Vocab
-
-    from spacy_cot_distill.data import read_mnre, read_twitter
-
-    head = "\n".join((shared_data / "mnre/dev.txt").read_text(encoding="utf-8").splitlines()[:40])
-    (tmp_path / "mnre.txt").write_text(head, encoding="utf-8")
-    for reader, src in ((read_twitter, shared_data / "twitter2017/valid.txt"), (read_mnre, tmp_path / "mnre.txt")):
-        made = list(reader(src, Vocab()))
-        out = tmp_path / f"{reader.__name__}.spacy"
-        DocBin(docs=made, store_user_data=True).to_disk(out)
-        assert [snapshot(d) for d in load(out)] == [snapshot(d) for d in made]
+def test_every_converter_round_trips_through_docbin(synthetic_data, tmp_path):
+    check_docbin_round_trip(synthetic_data, tmp_path)
 
 
 BAD_INPUTS = [

@@ -1,8 +1,7 @@
-"""The cot_ner component: training, serialisation, text-only inference, decoding, configs."""
+"""The cot_ner component: training, serialisation, text-only inference, decoding."""
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy
 import pytest
@@ -10,9 +9,6 @@ import spacy
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spacy.cli.train import train
-from spacy.tokens import DocBin
-from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.models.bio import bio_tags, start_scores, transition_scores, viterbi
@@ -20,64 +16,7 @@ from spacy_cot_distill.models.distill import distillation_loss
 from spacy_cot_distill.models.encoder import torch_module
 from spacy_cot_distill.models.prompt_generator import ConditionalPromptGenerator, PromptedEncoder
 from spacy_cot_distill.models.views import windows
-
-ROOT = Path(__file__).resolve().parent.parent
-# tiny models: one thread is faster than two on a shared CI machine
-torch.set_num_threads(1)
-TRAIN = [
-    ("John Smith went to New York today", [(0, 10, "PER"), (19, 27, "LOC")]),
-    ("Obama said Apple is in London", [(0, 5, "PER"), (11, 16, "ORG"), (23, 29, "LOC")]),
-    ("Mary visit Paris and Google !", [(0, 4, "PER"), (11, 16, "LOC"), (21, 27, "ORG")]),
-    ("RT @ new york : the apple of paris", [(5, 13, "LOC"), (29, 34, "LOC")]),
-]
-KNOWLEDGE = {"noun": "John Smith and Mary are people , London is a city", "sentence": "a tweet about a visit"}
-WORDS = (
-    "the a of in at to is was and visit went said new york london paris apple google john mary smith "
-    "obama today rt people city tweet about photo are"
-).split()
-PIECES = [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!@#:")
-
-
-def make_tiny_bert(path: Path, positions: int = 64) -> Path:
-    """A randomly initialised 2-layer BERT (hidden 32, `positions` positions) with a small vocabulary, saved to `path`."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + PIECES) + "\n")
-    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=5 + len(WORDS) + len(PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=positions,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
-
-
-def examples(nlp, with_knowledge=True):
-    result = []
-    for text, ents in TRAIN:
-        eg = Example.from_dict(nlp.make_doc(text), {"entities": ents})
-        if with_knowledge:
-            eg.reference._.cot = dict(KNOWLEDGE)
-            eg.reference._.caption = "a photo of a city"
-        result.append(eg)
-    return result
-
-
-def train_nlp(encoder: Path, n_iter: int = 50, **config):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("cot_ner", config={"model": {"encoder": str(encoder)}, "max_length": 32, **config})
-    train = examples(nlp)
-    # one doc without knowledge: its teacher view is the text alone
-    train[-1].reference.user_data.clear()
-    optimizer = nlp.initialize(lambda: train)
-    losses = []
-    for _ in range(n_iter):
-        step = {}
-        nlp.update(train, sgd=optimizer, losses=step)
-        losses.append(step["cot_ner"])
-    return nlp, losses
+from tiny_models import KNOWLEDGE, TRAIN, examples, train_nlp
 
 
 def ents(doc):
@@ -85,14 +24,9 @@ def ents(doc):
 
 
 @pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tiny_encoder, tmp_path_factory):
     """(nlp, losses, encoder directory): a pipeline overfitted on TRAIN; a test deletes its encoder directory."""
-    encoder = make_tiny_bert(tmp_path_factory.mktemp("trained") / "bert")
+    encoder = shutil.copytree(tiny_encoder, tmp_path_factory.mktemp("trained") / "bert")
     nlp, losses = train_nlp(encoder)
     return nlp, losses, encoder
 
@@ -252,22 +186,6 @@ def test_prompt_generator_shapes(tiny_encoder):
     student, teacher = encoder(ids, mask, prompted=True), encoder(ids, mask, prompted=False)
     assert student.shape == teacher.shape == (1, 4, 32)
     assert not torch.allclose(student, teacher)
-
-
-def test_configs_train_with_spacy_train(tiny_encoder, tmp_path):
-    """configs/cot_ner.cfg and configs/baseline_ner.cfg train with plain `spacy train` (a few steps)."""
-    nlp = spacy.blank("en")
-    corpus = tmp_path / "train.spacy"
-    DocBin(docs=[eg.reference for eg in examples(nlp)], store_user_data=True).to_disk(corpus)
-    for config in ("cot_ner.cfg", "baseline_ner.cfg"):
-        out = tmp_path / config
-        overrides = {
-            "paths.train": str(corpus), "paths.dev": str(corpus), "paths.encoder": str(tiny_encoder),
-            "training.max_steps": 4, "training.eval_frequency": 2,
-        }
-        train(ROOT / "configs" / config, out, overrides=overrides)  # what `spacy train` runs
-        loaded = spacy.load(out / "model-last")
-        assert "performance" in loaded.meta and "ents_f" in loaded.meta["performance"]
 
 
 def test_trains_with_all_minilm_l6_v2():

@@ -1,7 +1,6 @@
 """cot_rel: training, serialisation, text-only inference, candidates, the scorer, and cot_ner + cot_rel end to end."""
 import random
 import shutil
-from pathlib import Path
 
 import pytest
 import spacy
@@ -9,11 +8,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
-from spacy_cot_distill.models.pair_views import fit_words, mark_pair
 from spacy_cot_distill.pipeline.rel_scorer import score_relations
-from test_cot_ner import make_tiny_bert  # the ner tests' tiny random BERT
-
-ROOT = Path(__file__).resolve().parent.parent
 
 TRAIN = [
     ("John Smith went to New York today", {(0, 2, 4, 6): "/per/loc/place_of_residence", (4, 6, 0, 2): "None"}),
@@ -22,22 +17,6 @@ TRAIN = [
     ("John said Mary is in Paris", {(0, 1, 2, 3): "/per/per/peer"}),
 ]
 KNOWLEDGE = {"noun": "apple is a city", "sentence": "obama said people in london are about apple"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a shared 2-core machine one thread trains the tiny model several times faster than two."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
 def make_doc(nlp, text, relations=None, knowledge=True):
@@ -70,6 +49,7 @@ def rel_nlp(encoder, **cfg):
 
 
 def train(nlp, examples, steps, annotates=()):
+    spacy.util.fix_random_seed(0)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 5e-3
     for _ in range(steps):
@@ -88,24 +68,6 @@ def trained(tiny_encoder):
     examples = [Example(given_pairs(doc), doc) for doc in gold]
     losses = train(nlp, examples, 60)
     return nlp, gold, losses
-
-
-def test_mark_pair_marks_overlapping_and_identical_spans():
-    pieces = [[10], [11], [12]]
-    markers = (1, 2, 3, 4)
-    words, h, t, marker_words = mark_pair(pieces, (0, 2), (1, 2), markers)
-    assert words == [[1], [10], [3], [11], [4], [2], [12]]
-    assert (h, t) == (0, 2) and marker_words == [0, 2, 4, 5]
-    words, h, t, _ = mark_pair(pieces, (1, 2), (1, 2), markers)
-    assert words == [[10], [1], [3], [11], [4], [2], [12]]
-    assert (h, t) == (1, 2)
-
-
-def test_fit_words_keeps_markers_and_drops_the_farthest_words():
-    words = [[5], [1], [6, 6], [2], [7], [3], [8], [4], [9, 9, 9]]
-    kept = fit_words(words, keep=[1, 3, 5, 7], anchors=(1, 5), budget=8)
-    assert kept == [0, 1, 2, 3, 4, 5, 7]
-    assert fit_words(words, keep=[1, 3, 5, 7], anchors=(1, 5), budget=100) == list(range(9))
 
 
 def assert_same_relations(a, b):
@@ -321,27 +283,3 @@ def test_max_none_pairs_samples_the_unnamed_pairs(tiny_encoder):
     assert len(drawn) > 2  # far pairs are drawn too, not only the nearest
     with pytest.raises(ValueError, match="max_none_pairs"):
         rel_nlp(tiny_encoder, max_none_pairs=-1)
-
-
-def test_configs_train_with_spacy_train(tiny_encoder, tmp_path):
-    """configs/cot_rel.cfg, baseline_rel.cfg and cot_ner_rel.cfg train with plain `spacy train` (a few steps)."""
-    from spacy.cli.train import train as spacy_train
-    from spacy.tokens import DocBin
-
-    nlp = spacy.blank("en")
-    docs = [make_doc(nlp, text, rels) for text, rels in TRAIN]
-    for doc in docs:  # MNRE's layout: entities as a span group, not doc.ents
-        doc.spans["entities"] = list(doc.ents)
-        doc.ents = []
-    corpus = tmp_path / "train.spacy"
-    DocBin(docs=docs, store_user_data=True).to_disk(corpus)
-    for config in ("cot_rel.cfg", "baseline_rel.cfg", "cot_ner_rel.cfg"):
-        out = tmp_path / config
-        overrides = {
-            "paths.train": str(corpus), "paths.dev": str(corpus), "paths.encoder": str(tiny_encoder),
-            "training.max_steps": 4, "training.eval_frequency": 2,
-        }
-        spacy_train(ROOT / "configs" / config, out, overrides=overrides)  # what `spacy train` runs
-        loaded = spacy.load(out / "model-last")
-        assert "rel_micro_f" in loaded.meta["performance"]
-        assert loaded.get_pipe("cot_rel").labels[0] == "None"

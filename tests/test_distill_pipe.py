@@ -12,22 +12,9 @@ from spacy.training import Example
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.data.extensions import register_extensions
 from spacy_cot_distill.models.encoder import torch_module
-from test_cot_ner import KNOWLEDGE, TRAIN, examples, make_tiny_bert
+from tiny_models import KNOWLEDGE, TRAIN, examples
 
 MODEL = {"m": 2, "n_heads": 2}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
 def ner_nlp(encoder: Path, **cfg):

@@ -5,11 +5,11 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
-from test_cot_ner import TRAIN, make_tiny_bert, train_nlp
+from tiny_models import TRAIN, train_nlp
 
 
-def test_evaluate_prints_per_type_table_and_writes_json(tmp_path):
-    nlp, _ = train_nlp(make_tiny_bert(tmp_path / "bert"))
+def test_evaluate_prints_per_type_table_and_writes_json(tiny_encoder, tmp_path):
+    nlp, _ = train_nlp(tiny_encoder)
     nlp.to_disk(tmp_path / "model")
     gold = []
     for text, ents in TRAIN:
@@ -30,11 +30,11 @@ def test_evaluate_prints_per_type_table_and_writes_json(tmp_path):
         assert label in result.output
 
 
-def test_evaluate_warns_about_unknown_gold_labels_and_missing_gold_relations(tmp_path):
+def test_evaluate_warns_about_unknown_gold_labels_and_missing_gold_relations(tiny_encoder, tmp_path):
     from spacy.tokens import Span
     from spacy.training import Example
 
-    encoder = make_tiny_bert(tmp_path / "bert")
+    encoder = tiny_encoder
     nlp = spacy.blank("en")
     nlp.add_pipe("cot_ner", config={"model": {"encoder": str(encoder)}, "max_length": 32})
     nlp.add_pipe("cot_rel", config={"model": {"encoder": str(encoder), "m": 2, "n_heads": 2}, "max_length": 32})

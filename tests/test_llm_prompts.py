@@ -1,20 +1,17 @@
-"""Prompt templates, the response cache, import-knowledge, and the no-openai-on-import rule."""
-import json
+"""Prompt templates, import-knowledge, and the no-openai-on-import rule."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
+from corpus_checks import check_import_qwen_knowledge
 from spacy_cot_distill.cli import app
-from spacy_cot_distill.data.convert import convert_twitter
-from spacy_cot_distill.llm import DIMS, PromptTemplates, ResponseCache, request_key
+from spacy_cot_distill.llm import DIMS, PromptTemplates
 from spacy_cot_distill.llm.prompts import doc_messages
 
-SHARED = Path(__file__).parents[1] / ".." / "shared" / "data"
 SYSTEM = "You are a helpful assistant. Be concise: answer in at most four short sentences."
 
 
@@ -80,60 +77,8 @@ def test_a_template_naming_an_unknown_variable_is_an_error(tmp_path):
         PromptTemplates(tmp_path).messages("noun", "x")
 
 
-def test_cache_keys_depend_on_model_params_and_messages():
-    messages = [{"role": "user", "content": "hi"}]
-    key = request_key("m", {"max_tokens": 5}, messages)
-    assert key == request_key("m", {"max_tokens": 5}, [{"content": "hi", "role": "user"}])
-    assert key != request_key("n", {"max_tokens": 5}, messages)
-    assert key != request_key("m", {"max_tokens": 6}, messages)
-    assert key != request_key("m", {"max_tokens": 5}, [{"role": "user", "content": "hi!"}])
-
-
-def _response(text, completion_tokens=3):
-    return {"choices": [{"message": {"content": text}}], "usage": {"prompt_tokens": 2, "completion_tokens": completion_tokens}}
-
-
-def test_cache_persists_and_merges(tmp_path):
-    with ResponseCache(tmp_path / "a.sqlite") as cache:
-        cache.put("k1", "m", _response("one", 4))
-        cache.put("k2", "m", _response("two", 6))
-    with ResponseCache(tmp_path / "b.sqlite") as cache:
-        cache.put("k2", "m", _response("two again"))
-        cache.put("k3", "m", _response("three"))
-    with ResponseCache(tmp_path / "a.sqlite") as cache:
-        assert cache.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert cache.get("k1") == _response("one", 4)
-        assert cache.get("missing") is None
-        assert cache.mean_completion_tokens("m") == 5
-        assert cache.merge(tmp_path / "b.sqlite") == 1
-        assert cache.get("k2") == _response("two", 6)  # a key already present is kept
-        assert cache.cached_keys(["k1", "k3", "k4"]) == {"k1", "k3"}
-        with pytest.raises(FileNotFoundError):
-            cache.merge(tmp_path / "missing.sqlite")
-
-
-def test_cache_merge_command(tmp_path):
-    for name, key in (("a", "k1"), ("b", "k2")):
-        with ResponseCache(tmp_path / f"{name}.sqlite") as cache:
-            cache.put(key, "m", _response(key))
-    result = CliRunner().invoke(app, ["cache", "merge", str(tmp_path / "all.sqlite"), str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite")])
-    assert result.exit_code == 0, result.output
-    with ResponseCache(tmp_path / "all.sqlite") as cache:
-        assert cache.cached_keys(["k1", "k2"]) == {"k1", "k2"}
-    result = CliRunner().invoke(app, ["cache", "merge", str(tmp_path / "all.sqlite"), str(tmp_path / "nope.sqlite")])
-    assert result.exit_code == 1 and "nope.sqlite" in text(result)
-
-
-def test_import_knowledge_puts_the_shared_qwen_knowledge_into_doc_cot(tmp_path):
-    convert_twitter(SHARED / "twitter2017" / "valid.txt", tmp_path / "valid.spacy")
-    knowledge = SHARED / "knowledge" / "qwen2.5-coder-1.5b" / "twitter2017_valid.jsonl"
-    result = CliRunner().invoke(app, ["import-knowledge", str(tmp_path / "valid.spacy"), str(knowledge), str(tmp_path / "out.spacy")])
-    assert result.exit_code == 0, result.output
-    docs = list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(Vocab()))
-    first = json.loads(knowledge.read_text(encoding="utf8").splitlines()[0])
-    assert len(docs) == 723
-    assert docs[0]._.doc_id == first["imgid"] and docs[0]._.cot == first["cot"]
-    assert all(set(doc._.cot) == {"noun", "sentence", "multimodal"} for doc in docs)
+def test_import_knowledge_puts_the_qwen_knowledge_into_doc_cot(synthetic_data, tmp_path):
+    check_import_qwen_knowledge(synthetic_data, tmp_path, docs=12)
 
 
 def test_import_knowledge_reports_a_bad_file_by_line(tmp_path):

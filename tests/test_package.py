@@ -1,5 +1,6 @@
 """`spacy package` of a trained cot_ner pipeline, installed into a fresh virtualenv and used offline."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,15 +29,20 @@ def test_packaged_pipeline_installs_in_a_fresh_venv_and_runs_offline(tmp_path):
         "--name", "cot_test", "--version", "0.0.1", "--build", "wheel", "--force")
     meta = json.loads((tmp_path / "packages" / "en_cot_test-0.0.1" / "meta.json").read_text())
     assert any(req.startswith("spacy-cot-distill") for req in meta["requirements"]), meta["requirements"]
-    model_wheel = next((tmp_path / "packages").rglob("en_cot_test-0.0.1-*.whl"))
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", ROOT)
-    our_wheel = next((tmp_path / "dist").glob("spacy_cot_distill-*.whl"))
+    # project.yml's package steps: the plugin's own wheel beside the pipeline's, as no index serves it
+    dist = tmp_path / "packages" / "en_cot_test-0.0.1" / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", dist, ROOT)
+    assert {p.name.split("-")[0] for p in dist.glob("*.whl")} == {"en_cot_test", "spacy_cot_distill"}
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", "torch==2.13.0")  # the CPU file on disk
-    run(python, "-m", "pip", "install", "-q", our_wheel, model_wheel)
+    # away from the checkout: its spacy_cot_distill.egg-info on sys.path (PYTHONPATH, or the cwd of
+    # `python -m pip`) would pass for an installed spacy-cot-distill and pip would skip the wheel
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run(python, "-m", "pip", "install", "-q", "torch==2.13.0", env=clean, cwd=tmp_path)  # the CPU file on disk
+    # the README's install line: the pipeline by name, the plugin found beside it
+    run(python, "-m", "pip", "install", "-q", "--find-links", dist, "en_cot_test", env=clean, cwd=tmp_path)
     code = (
         "import json, sys, spacy\n"
         "nlp = spacy.load('en_cot_test')\n"

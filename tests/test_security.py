@@ -10,11 +10,11 @@ from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
+from browser import CHROMIUM_FLAGS
 from llm_server import serve
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.errors import InputError
 from spacy_cot_distill.llm.prompts import image_data_url
-from test_show import CHROMIUM_FLAGS
 
 SECRET = b"OPENAI_API_KEY=sk-secret-do-not-send\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

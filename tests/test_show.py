@@ -5,14 +5,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
+from browser import CHROMIUM_FLAGS
 from spacy_cot_distill.data import convert_jsonl
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "data" / "dev.jsonl"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-logging=stderr", "--v=0",
-]
 
 
 def test_show_page_loads_in_chromium_with_entities_relations_and_knowledge(tmp_path):

@@ -13,7 +13,7 @@ from wasabi import msg
 from ..llm.cache import ResponseCache
 from ..llm.client import Answer, LLMSettings, complete
 from ..data.docbin import read_docs, write_docs
-from ..files import refuse_overwrite
+from ..files import check_writable, refuse_overwrite
 from ..llm.generate import TRUNCATED
 from ..llm.prompts import AUGMENTATION_DIMS, TASKS, Message, PromptTemplates, doc_text
 from .align import align_spans
@@ -111,8 +111,9 @@ def _answer_problem(answer: Answer, summary: KindSummary, name: str) -> Optional
     if answer.response is None:
         summary.failures.append(name)
         return "request failed"
-    if not answer.text:
+    if not answer.text:  # not cached: a failure, asked again by the next run
         summary.answers["empty"] += 1
+        summary.failures.append(name)
         return "empty answer"
     return None
 
@@ -261,6 +262,7 @@ def augment_docbin(
     refuse_overwrite(output_path, input_path, pool_path)  # the output holds the new docs only
     docs = read_docs(input_path)
     pool_docs = read_docs(pool_path) if pool_path is not None else None
+    check_writable(output_path)  # before any request is paid for
     with ResponseCache(cache_path) as cache:
         new_docs, summaries = augment(docs, kinds, per_doc, seed, settings=settings, cache=cache,
                                       templates=PromptTemplates(template_dir), task=task, nlp=spacy.blank(lang),

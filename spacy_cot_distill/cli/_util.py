@@ -29,16 +29,17 @@ MODEL = typer.Option(..., "--model", help="Model name on the server")
 BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL or OpenAI)")
 CONCURRENCY = typer.Option(8, "--concurrency", min=1, help="Requests in flight")
 MAX_TOKENS = typer.Option(256, "--max-tokens", min=1, help="Completion tokens per answer")
-TIMEOUT = typer.Option(60.0, "--timeout", help="Seconds per request")
+TIMEOUT = typer.Option(60.0, "--timeout", min=0.1, help="Seconds per request")
 MAX_RETRIES = typer.Option(5, "--max-retries", min=0, help="Retries per request (429, 5xx, timeouts, drops, malformed bodies)")
+MAX_OUTAGE = typer.Option(5.0, "--max-outage", min=0.0, help="Stop when every connection has been refused, dropped or timed out for this many seconds")
 MAX_FAILED = typer.Option(0.01, "--max-failed", min=0.0, max=1.0, help="Exit 1 when a larger share of requests failed")
 
 
 def llm_settings(model: str, base_url: Optional[str], concurrency: int, max_tokens: int, temperature: float,
-                 timeout: float, max_retries: int) -> LLMSettings:
+                 timeout: float, max_retries: int, max_outage: float) -> LLMSettings:
     """The LLMSettings of the LLM options above (and the command's own --temperature)."""
     return LLMSettings(model=model, base_url=base_url, max_tokens=max_tokens, temperature=temperature,
-                       timeout=timeout, max_retries=max_retries, concurrency=concurrency)
+                       timeout=timeout, max_retries=max_retries, concurrency=concurrency, max_outage=max_outage)
 
 
 def cache_path(cache: Optional[Path], output_path: Path) -> Path:

@@ -12,7 +12,7 @@ from ..llm.cache import ResponseCache
 from ..llm.generate import generate
 from ..llm.prompts import PromptTemplates
 from ._app import app
-from ._util import (BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, cache_path,
+from ._util import (BASE_URL, CONCURRENCY, MAX_FAILED, MAX_OUTAGE, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, cache_path,
                     fail, input_errors, llm_settings, names)
 
 
@@ -28,9 +28,10 @@ def augment_cli(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache (SQLite), shared with `generate`; default: llm_cache.sqlite next to the output"),
     concurrency: int = CONCURRENCY,
     max_tokens: int = MAX_TOKENS,
-    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature of rewrites and captions (the yes/no check uses 0)"),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0, max=2.0, help="Sampling temperature of rewrites and captions (the yes/no check uses 0)"),
     timeout: float = TIMEOUT,
     max_retries: int = MAX_RETRIES,
+    max_outage: float = MAX_OUTAGE,
     max_failed: float = MAX_FAILED,
     task: str = typer.Option("ner", "--task", help="ner: one sample per doc; rel: one per relation pair"),
     template_dir: Optional[Path] = typer.Option(None, "--template-dir", help="Your prompt templates (system.jinja, ner/<kind>.jinja, rel/<kind>.jinja)"),
@@ -41,7 +42,7 @@ def augment_cli(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ):
     """Make new training docs with an LLM: style rewrites, plausible entity swaps, imagined captions."""
-    settings = llm_settings(model, base_url, concurrency, max_tokens, temperature, timeout, max_retries)
+    settings = llm_settings(model, base_url, concurrency, max_tokens, temperature, timeout, max_retries, max_outage)
     cache = cache_path(cache, output_path)
     requests = failed = 0  # of the knowledge step (--dims)
     with input_errors():

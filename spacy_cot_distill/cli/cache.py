@@ -6,7 +6,7 @@ from wasabi import msg
 
 from ..llm.cache import ResponseCache
 from ._app import app
-from ._util import fail
+from ._util import input_errors
 
 cache_app = typer.Typer(help="Manage the LLM response cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -18,11 +18,7 @@ def cache_merge_cli(
     sources: List[Path] = typer.Argument(..., help="Caches to merge from, e.g. those of --shard runs"),
 ):
     """Merge response caches (e.g. of shards run on several machines) into one."""
-    with ResponseCache(target) as cache:
+    with input_errors(), ResponseCache(target) as cache:
         for source in sources:
-            try:
-                added = cache.merge(source)
-            except FileNotFoundError as err:
-                fail(str(err))
-            msg.text(f"{source}: {added} new answers")
+            msg.text(f"{source}: {cache.merge(source)} new answers")
         msg.good(f"{target}: {len(cache)} answers")

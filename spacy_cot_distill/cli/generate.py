@@ -6,7 +6,7 @@ from wasabi import msg
 
 from ..llm.generate import generate_docbin
 from ._app import app
-from ._util import (BASE_URL, CONCURRENCY, MAX_FAILED, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, cache_path,
+from ._util import (BASE_URL, CONCURRENCY, MAX_FAILED, MAX_OUTAGE, MAX_RETRIES, MAX_TOKENS, MODEL, TIMEOUT, cache_path,
                     fail, llm_settings, names)
 
 
@@ -32,21 +32,22 @@ def generate_cli(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache (SQLite); default: llm_cache.sqlite next to the output"),
     concurrency: int = CONCURRENCY,
     max_tokens: int = MAX_TOKENS,
-    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature"),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, max=2.0, help="Sampling temperature"),
     timeout: float = TIMEOUT,
     max_retries: int = MAX_RETRIES,
+    max_outage: float = MAX_OUTAGE,
     max_failed: float = MAX_FAILED,
     task: str = typer.Option("ner", "--task", help="ner: one prompt per doc; rel: one per relation pair (answers in each relation's 'cot')"),
     template_dir: Optional[Path] = typer.Option(None, "--template-dir", help="Your prompt templates (system.jinja, ner/<dim>.jinja, rel/<dim>.jinja)"),
     image_dir: Optional[Path] = typer.Option(None, "--image-dir", help="Send doc._.image_id files from here as images (vision models), else the caption"),
     shard: Optional[str] = typer.Option(None, "--shard", help="Run shard I/N of the docs (every N-th doc from the I-th)"),
     batch_api: bool = typer.Option(False, "--batch-api", help="Use the Batch API (files + batches) instead of live requests"),
-    poll_interval: float = typer.Option(30.0, "--poll-interval", help="Seconds between batch status checks"),
+    poll_interval: float = typer.Option(30.0, "--poll-interval", min=0.01, help="Seconds between batch status checks"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print requests, cached answers and estimated tokens; ask nothing"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ):
     """Ask an LLM for chain-of-thought per doc and dimension into doc._.cot (API key from $OPENAI_API_KEY)."""
-    settings = llm_settings(model, base_url, concurrency, max_tokens, temperature, timeout, max_retries)
+    settings = llm_settings(model, base_url, concurrency, max_tokens, temperature, timeout, max_retries, max_outage)
     cache = cache_path(cache, output_path)
     try:
         result = generate_docbin(

@@ -13,7 +13,7 @@ def show_cli(
     source: str = typer.Argument(..., help="A trained pipeline (directory or package name) or a .spacy DocBin"),
     text: Optional[List[str]] = typer.Option(None, "--text", help="Text to run the pipeline on (repeatable)"),
     out: Path = typer.Option(Path("page.html"), "--out", help="HTML file to write"),
-    limit: int = typer.Option(50, "--limit", help="Show at most this many docs of a DocBin"),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many docs of a DocBin"),
 ):
     """Render entities, relation arcs and CoT knowledge as an HTML page (displaCy)."""
     import itertools

@@ -6,12 +6,14 @@ is in flight collects that batch on its next run instead of paying for the reque
 import asyncio
 import io
 import json
+import os
 from typing import Dict, List, Sequence
 
 from wasabi import msg
 
-from .cache import ResponseCache
-from .client import Answer, LLMSettings, MalformedResponse, check_completion, make_client
+from .cache import ResponseCache, has_content
+from .client import (Answer, LLMSettings, LLMStopped, MalformedResponse, check_completion, empty_answer, make_client,
+                     stop_message)
 from .prompts import Message
 
 ENDPOINT = "/v1/chat/completions"
@@ -48,7 +50,10 @@ async def _collect(client, batch_id: str, keys: List[str], settings: LLMSettings
             try:
                 if response.get("status_code") != 200:
                     raise MalformedResponse(f"status {response.get('status_code')}: {record.get('error')}")
-                cache.put(key, settings.model, check_completion(response.get("body")))
+                body = check_completion(response.get("body"))
+                if not has_content(body):
+                    raise MalformedResponse(empty_answer(body))
+                cache.put(key, settings.model, body)
                 errors.pop(key, None)
             except MalformedResponse as err:
                 errors[key] = f"batch {batch_id}: {err}"
@@ -86,6 +91,19 @@ async def run_batches(todo: Dict[str, List[Message]], settings: LLMSettings, cac
     return {key: error for key, error in errors.items() if key in wanted and key not in answered}
 
 
+async def _run_batches_or_stop(todo: Dict[str, List[Message]], settings: LLMSettings, cache: ResponseCache,
+                               poll_interval: float) -> Dict[str, str]:
+    """`run_batches`, with an answer that retrying cannot fix (wrong key, unknown model) or no connection as LLMStopped."""
+    import openai
+
+    try:
+        return await run_batches(todo, settings, cache, poll_interval)
+    except (openai.APIStatusError, openai.APIConnectionError) as err:
+        url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        reason = stop_message(err, settings, url) or f"the Batch API at {url} failed ({type(err).__name__}: {err})."
+        raise LLMStopped(f"{reason} Batches already submitted are in {cache.path}: the next run collects them.") from None
+
+
 def complete_batch(
     prompts: Sequence[List[Message]], settings: LLMSettings, cache: ResponseCache, poll_interval: float = 30.0
 ) -> List[Answer]:
@@ -93,6 +111,6 @@ def complete_batch(
     keys = [settings.key(messages) for messages in prompts]
     cached = cache.cached_keys(keys)
     todo = {key: messages for key, messages in zip(keys, prompts) if key not in cached}
-    errors = asyncio.run(run_batches(todo, settings, cache, poll_interval)) if todo else {}
+    errors = asyncio.run(_run_batches_or_stop(todo, settings, cache, poll_interval)) if todo else {}
     found = cache.get_many(keys)
     return [Answer(key, found.get(key), None if key in found else errors.get(key, "no answer"), key in cached) for key in keys]

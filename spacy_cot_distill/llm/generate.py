@@ -8,6 +8,7 @@ from spacy.tokens import Doc
 from wasabi import msg
 
 from ..data.docbin import read_docs, write_docs
+from ..files import check_writable
 from .cache import ResponseCache
 from .client import Answer, LLMSettings, complete
 from .prompts import TASKS, Message, PromptTemplates, doc_messages
@@ -184,18 +185,18 @@ def generate(
     distinct = {answer.key: answer for answer in answers}  # a prompt asked twice is paid (and counted) once
     report = GenerationReport(requests=len(requests), distinct=len(distinct))
     for answer in distinct.values():
-        if answer.response is not None:
-            report.cached += answer.cached
-            report.sent += not answer.cached
+        if answer.response is not None:  # an empty answer is paid, though not an answer
+            report.cached += answer.ok and answer.cached
+            report.sent += answer.ok and not answer.cached
             (report.cached_usage if answer.cached else report.usage).update(answer.usage)
     for request, answer in zip(requests, answers):
         doc = docs[request.doc]
-        if answer.response is None:
+        if answer.response is not None:
+            flag = _record(doc, request, answer)
+            if flag:
+                report.flags[flag] += 1
+        if not answer.ok:
             report.failures.append((_doc_name(doc, request.doc, request), request.dim, answer.error or "no answer"))
-            continue
-        flag = _record(doc, request, answer)
-        if flag:
-            report.flags[flag] += 1
     return report
 
 
@@ -220,6 +221,8 @@ def generate_docbin(
     if shard is not None:
         docs = shard_docs(docs, shard)
     templates = PromptTemplates(template_dir)
+    if not dry_run:
+        check_writable(output_path)  # before any request is paid for
     with ResponseCache(cache_path) as cache:
         if dry_run:
             return estimate_cost(build_requests(docs, dims, settings, templates, task, image_dir), settings, cache)

@@ -14,6 +14,8 @@ import srsly
 import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device
 
+from ..quantize import is_quantized, quantize_module
+
 # (encoder, tokenizer, nO) -> the task's torch module, which keeps them as `.encoder`, `.tokenizer`, `.nO`
 # and turns the model's input into tensors in `.featurize(X)`
 BuildModule = Callable[[Any, Any, int], torch.nn.Module]
@@ -105,6 +107,7 @@ def EncoderModel(
             "nO": module.nO,
             "encoder": encoder_files(module.tokenizer, module.encoder),
             "state": state.getvalue(),
+            "int8": is_quantized(module),
         }
         return srsly.msgpack_dumps(msg)
 
@@ -112,6 +115,8 @@ def EncoderModel(
         msg = srsly.msgpack_loads(data)
         tokenizer, hf_encoder = encoder_from_files(msg["encoder"])
         module = build(hf_encoder, tokenizer, msg["nO"])
+        if msg.get("int8"):  # the int8 layers' weights load into int8 layers
+            module = quantize_module(module.eval())
         module.load_state_dict(torch.load(BytesIO(msg["state"]), map_location=device))
         return module.to(device)
 

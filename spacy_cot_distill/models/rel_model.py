@@ -39,7 +39,7 @@ class RelModule(nn.Module):
         tokenizer, m, max_length = self.tokenizer, self.text_encoder.m, batch.max_length
         markers = tuple(tokenizer.convert_tokens_to_ids(self.markers))
         budget = max_length - m - 2  # the student's room for text; the teacher reads the same marked text
-        pieces: Dict[int, List[List[int]]] = {}
+        pieces = batch.pieces
         for doc in batch.docs:
             if id(doc) not in pieces:
                 pieces[id(doc)] = word_pieces(tokenizer, [token.text for token in doc])

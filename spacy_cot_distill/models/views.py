@@ -2,8 +2,8 @@
 
 Generic over tasks: a "word" is whatever unit a head reads a vector for.
 """
-from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from spacy.tokens import Doc
@@ -17,7 +17,9 @@ class DocViews:
 
     `knowledge` holds the teacher's text segments per row (caption, CoT
     dimensions); None builds no teacher view. `pairs` holds each row's
-    (head, tail) token spans for models that classify pairs.
+    (head, tail) token spans for models that classify pairs. `pieces` keeps
+    each doc's sub-tokens by id(doc): a caller that passes one dict to all the
+    batches of a call has a doc that spans batches tokenized once.
     """
 
     docs: Sequence[Doc]
@@ -25,6 +27,7 @@ class DocViews:
     student: bool
     knowledge: Optional[Sequence[Sequence[str]]] = None
     pairs: Optional[Sequence[Tuple[Span, Span]]] = None
+    pieces: Dict[int, List[List[int]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -136,6 +136,12 @@ class DistillationPipe(TrainablePipe):
         """A doc's prediction from its rows' guesses."""
         raise NotImplementedError
 
+    def _constrain(
+        self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row], gold: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """The logits of a batch of rows with the outputs a row rules out suppressed (`gold`: the targets, in training)."""
+        return logits
+
     # -- labels
 
     @property
@@ -197,15 +203,27 @@ class DistillationPipe(TrainablePipe):
         return segments + [cot[dim] for dim in dims if cot.get(dim)]
 
     def _views(
-        self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row], *, teacher: bool, student: bool
+        self,
+        docs: Sequence[Doc],
+        knowledge_docs: Sequence[Doc],
+        rows: Sequence[Row],
+        *,
+        teacher: bool,
+        student: bool,
+        pieces: Optional[Dict[int, Any]] = None,
     ) -> DocViews:
-        """The model's input for rows of docs: the student view and/or the teacher view (knowledge from knowledge_docs)."""
+        """The model's input for rows of docs: the student view and/or the teacher view (knowledge from knowledge_docs).
+
+        `pieces`, one per predict or update call, keeps each doc's sub-tokens for
+        the batches after the first: a long doc with many rows is tokenized once.
+        """
         return DocViews(
             docs=docs,
             max_length=self.cfg["max_length"],
             student=student,
             knowledge=[self.knowledge(doc) for doc in knowledge_docs] if teacher else None,
             pairs=self._pairs(rows),
+            pieces=pieces if pieces is not None else {},
         )
 
     def _pairs(self, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
@@ -222,14 +240,15 @@ class DistillationPipe(TrainablePipe):
             teacher = bool(self.cfg["use_knowledge_at_inference"] and self.knowledge(doc))
             groups[teacher].extend((i, row) for row in self._rows(doc))
         guesses: List[List[Tuple[Row, Any]]] = [[] for _ in docs]
+        pieces: Dict[int, Any] = {}
         for teacher, group in groups.items():
             group.sort(key=lambda item: len(docs[item[0]]))
             for start in range(0, len(group), PREDICT_BATCH):
                 batch = group[start : start + PREDICT_BATCH]
                 batch_docs = [docs[i] for i, _ in batch]
                 rows = [row for _, row in batch]
-                views = self._views(batch_docs, batch_docs, rows, teacher=teacher, student=not teacher)
-                logits = self.model.predict(views)[0]
+                views = self._views(batch_docs, batch_docs, rows, teacher=teacher, student=not teacher, pieces=pieces)
+                logits = self._constrain(self.model.predict(views)[0], batch_docs, rows)
                 for (i, row), guess in zip(batch, self._decode(logits, batch_docs, rows)):
                     guesses[i].append((row, guess))
         return [self._doc_guess(doc_guesses) for doc_guesses in guesses]
@@ -275,6 +294,7 @@ class DistillationPipe(TrainablePipe):
         chunk = self.train_chunk or len(rows)
         set_dropout_rate(self.model, drop)
         total = 0.0
+        pieces: Dict[int, Any] = {}
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             span = slice(bounds[start], bounds[start + len(part)])
@@ -286,8 +306,11 @@ class DistillationPipe(TrainablePipe):
                 [row for _, row in part],
                 teacher=distill,
                 student=True,
+                pieces=pieces,
             )
             outputs, backprop = self.model.begin_update(views)
+            predicted = [eg.predicted for eg, _ in part]
+            outputs = [self._constrain(o, predicted, [row for _, row in part], gold_ids[span].to(o.device)) for o in outputs]
             device = outputs[0].device
             sizes = [bounds[r + 1] - bounds[r] for r in range(start, start + len(part))]
             loss = self._loss(

@@ -1,4 +1,5 @@
 """Candidate head/tail pairs for `cot_rel`, as registered, configurable functions."""
+from bisect import bisect_left, bisect_right
 from typing import Callable, List, Tuple
 
 from spacy.tokens import Doc
@@ -43,11 +44,14 @@ def entity_pairs(max_distance: int = 20) -> Candidates:
 
     def candidates(doc: Doc) -> List[Pair]:
         ents = [(ent.start, ent.end) for ent in doc.ents]
-        return [
-            (head, tail)
-            for head in ents
-            for tail in ents
-            if head != tail and max(head[0], tail[0]) - min(head[1], tail[1]) <= max_distance
-        ]
+        # doc.ents do not overlap, so their starts and ends both ascend: the tails in reach are one slice, found by bisection
+        starts = [start for start, _ in ents]
+        ends = [end for _, end in ents]
+        pairs: List[Pair] = []
+        for head in ents:
+            first = bisect_left(ends, head[0] - max_distance)
+            last = bisect_right(starts, head[1] + max_distance)
+            pairs.extend((head, tail) for tail in ents[first:last] if tail != head)
+        return pairs
 
     return candidates

