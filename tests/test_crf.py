@@ -16,14 +16,10 @@ from spacy_cot_distill.models.crf import (
     FORBIDDEN, SCORE_SCALE, LinearChainCRF, crf_distillation_loss, length_mask, pad_rows,
 )
 from spacy_cot_distill.models.encoder import torch_module
-from test_cot_ner import ROOT, TRAIN, ents, examples, make_tiny_bert, train_nlp, valid_bio
+from test_cot_ner import ents, valid_bio
+from tiny_models import TRAIN, examples, train_nlp
 
-torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def random_crf(n_labels: int, scale: float, seed: int) -> LinearChainCRF:
