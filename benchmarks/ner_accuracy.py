@@ -112,9 +112,9 @@ def train(name: str, paths: dict, encoder: str, steps: int, batch_words: int, se
     return spacy_train(ROOT / "configs" / spec.config, out, overrides, gpu_id)
 
 
-def evaluate(model: Path, valid: Path, use_knowledge: bool = False) -> dict:
-    """P/R/F of a trained pipeline on gold-tokenized valid docs (their knowledge kept for row e)."""
-    nlp = spacy.load(model)
+def evaluate(model: Path, valid: Path, use_knowledge: bool = False, config: Optional[Dict[str, Any]] = None) -> dict:
+    """P/R/F of a trained pipeline on gold-tokenized valid docs (their knowledge kept for row e); `config`: spacy.load's overrides."""
+    nlp = spacy.load(model, config=config or {})
     if use_knowledge:
         nlp.get_pipe("cot_ner").cfg["use_knowledge_at_inference"] = True
     refs = list(DocBin().from_disk(valid).get_docs(nlp.vocab))

@@ -10,47 +10,13 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.tokens import DocBin
-from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_cot_distill.annotate import annotate, complete_lines
 from spacy_cot_distill.cli import app
-from test_cot_ner import make_tiny_bert
-from test_cot_rel import TRAIN, make_doc, train
+from tiny_relations import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = "John Mary Obama Smith said went to visit Paris London New York Apple Google and is in today".split()
-
-
-def corpus(n):
-    """n distinct texts: the training tweets, then seeded recombinations of their words."""
-    import random
-
-    rng = random.Random(0)
-    texts = [text for text, _ in TRAIN]
-    while len(texts) < n:
-        texts.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))))
-    return texts[:n]
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """A tiny cot_ner + cot_rel pipeline on disk that finds entities and relations on the training tweets."""
-    import torch
-
-    torch.set_num_threads(1)
-    path = tmp_path_factory.mktemp("annotate")
-    model = {"encoder": str(make_tiny_bert(path / "bert")), "m": 2, "n_heads": 2, "dropout": 0.0}
-    nlp = spacy.blank("en")
-    nlp.add_pipe("cot_ner", config={"model": model, "max_length": 32})
-    nlp.add_pipe("cot_rel", config={"model": model, "max_length": 32, "candidates": {
-        "@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 10}})
-    gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
-    train(nlp, [Example(nlp.make_doc(doc.text), doc) for doc in gold], 80, annotates=["cot_ner"])
-    nlp.to_disk(path / "model")
-    return path / "model"
-
-
 def expected_lines(model, texts, ids):
     nlp = spacy.load(model)
     lines = []

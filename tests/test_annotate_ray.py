@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from spacy_cot_distill.annotate import annotate
 from spacy_cot_distill.cli import app
-from test_annotate import corpus, pipeline  # noqa: F401  (the module's tiny trained pipeline fixture)
+from tiny_relations import corpus
 
 
 def without_scores(line):

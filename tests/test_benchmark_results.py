@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from results import ResultsFile, parse_settings, plot_curves, run_key, summarise  # noqa: E402
-from test_cot_ner import TRAIN, make_tiny_bert  # noqa: E402
+from tiny_models import TRAIN, make_tiny_bert  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"a": "stock", "b": "student alone", "c": "distilled"}

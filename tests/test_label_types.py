@@ -7,8 +7,8 @@ from spacy.training import Example
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.models.encoder import torch_module
 from spacy_cot_distill.pipeline.label_types import allowed_labels, label_types_from_names
-from test_cot_ner import make_tiny_bert
-from test_cot_rel import TRAIN, given_pairs, make_doc, rel_nlp
+from tiny_models import make_tiny_bert
+from tiny_relations import TRAIN, given_pairs, make_doc, rel_nlp
 
 ENTITY_PAIRS = {"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 20}
 MNRE_TYPES = {"@misc": "spacy_cot_distill.LabelTypesFromNames.v1"}

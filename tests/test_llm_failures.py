@@ -17,11 +17,11 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from llm_helpers import API_KEY, make_docs, response, settings, text, write_docs
 from llm_server import serve
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import ResponseCache, complete
 from spacy_cot_distill.llm.generate import read_docs
-from test_llm_generate import API_KEY, make_docs, settings, text, write_docs
 
 
 @pytest.fixture
@@ -322,12 +322,10 @@ def test_a_full_disk_while_caching_stops_with_one_line_and_keeps_the_answers(ser
 
 
 def test_merging_a_copy_without_its_wal_is_refused_naming_the_wal(tmp_path):
-    from test_llm_prompts import _response
-
     live = ResponseCache(tmp_path / "live.sqlite")  # a run still writing: its answers are in live.sqlite-wal
     live.conn.execute("PRAGMA wal_autocheckpoint=0")
     for i in range(3):
-        live.put(f"k{i}", "m", _response(f"answer {i}"))
+        live.put(f"k{i}", "m", response(f"answer {i}"))
     copy = tmp_path / "copy" / "live.sqlite"
     copy.parent.mkdir()
     copy.write_bytes((tmp_path / "live.sqlite").read_bytes())  # the main file only

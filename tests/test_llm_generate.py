@@ -11,16 +11,14 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
+from llm_helpers import API_KEY, make_docs, settings, text, write_docs
 from llm_server import prompt_id, serve
 from spacy_cot_distill.cli import app
-from spacy_cot_distill.llm import LLMSettings, ResponseCache, complete, generate
+from spacy_cot_distill.llm import ResponseCache, complete, generate
 from spacy_cot_distill.llm.batch import run_batches
 from spacy_cot_distill.data.docbin import read_docs
 from spacy_cot_distill.llm.generate import build_requests
 from spacy_cot_distill.llm.prompts import PromptTemplates
-
-API_KEY = "sk-test-7f3c9a1e-DO-NOT-WRITE"
-
 
 @pytest.fixture
 def server(monkeypatch):
@@ -28,34 +26,6 @@ def server(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with serve() as server:
         yield server
-
-
-def make_docs(n, caption=True):
-    vocab = Vocab()
-    docs = []
-    for i in range(n):
-        doc = Doc(vocab, words=["RT", "@user", f"Player{i}", "wins", "in", "Boston"])
-        doc._.doc_id = f"tweet{i}"
-        doc._.image_id = f"tweet{i}.jpg"
-        doc._.caption = f"a photo of player {i}" if caption else None
-        docs.append(doc)
-    return docs
-
-
-def settings(server, **kwargs):
-    # tiny timeouts and backoff keep the fault tests fast; openai's own retry waits are 0.5 s and up
-    return LLMSettings(**{"model": "test-model", "base_url": server.base_url, "timeout": 0.5, "max_retries": 2,
-                          "backoff_base": 0.01, "concurrency": 4, **kwargs})
-
-
-def write_docs(path, docs):
-    DocBin(docs=docs, store_user_data=True).to_disk(path)
-    return path
-
-
-def text(result) -> str:
-    """The CLI output with wasabi's line wrapping undone."""
-    return " ".join(result.output.split())
 
 
 def test_happy_path_fills_cot_and_counts_usage(server, tmp_path):

@@ -8,16 +8,12 @@ from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
 from corpus_checks import check_import_qwen_knowledge
+from llm_helpers import text
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import DIMS, PromptTemplates
 from spacy_cot_distill.llm.prompts import doc_messages
 
 SYSTEM = "You are a helpful assistant. Be concise: answer in at most four short sentences."
-
-
-def text(result) -> str:
-    """The CLI output with wasabi's line wrapping undone."""
-    return " ".join(result.output.split())
 
 
 def test_ner_templates_use_the_papers_wording():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_cot_ner import TRAIN, make_tiny_bert, train_nlp
+from tiny_models import TRAIN, make_tiny_bert, train_nlp
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -168,8 +168,8 @@ def test_a_long_doc_is_tokenized_once_for_all_its_pairs(tmp_path):
 
     from spacy_cot_distill.models.encoder import torch_module
     from spacy_cot_distill.pipeline.distill_pipe import PREDICT_BATCH
-    from test_cot_ner import make_tiny_bert
-    from test_cot_rel import TRAIN, given_pairs, make_doc, rel_nlp
+    from tiny_models import make_tiny_bert
+    from tiny_relations import TRAIN, given_pairs, make_doc, rel_nlp
 
     nlp = rel_nlp(make_tiny_bert(tmp_path / "bert"), candidates={"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 20})
     gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]

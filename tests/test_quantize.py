@@ -1,10 +1,18 @@
 """int8: dynamic quantisation of cot_ner + cot_rel, saved, loaded and used like the fp32 pipeline."""
+import shutil
+import subprocess
+import sys
+
+import pytest
 import spacy
+from spacy.training import Example
+from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
+from spacy_cot_distill.models.ner_model import build_cot_ner_model
 from spacy_cot_distill.quantize import is_quantized, quantize_pipeline
-from test_annotate import corpus, pipeline  # noqa: F401  (the tiny trained cot_ner + cot_rel pipeline)
+from tiny_relations import TRAIN, corpus, make_doc, train
 
 
 def predictions(nlp, texts):
@@ -42,3 +50,69 @@ def test_quantize_refuses_a_pipeline_without_a_distilled_model(tmp_path):
     result = CliRunner().invoke(app, ["quantize", str(tmp_path / "blank"), str(tmp_path / "out")])
     assert result.exit_code == 1 and "no component of [] has a distilled torch model" in result.output
     assert not (tmp_path / "out").exists()
+
+
+# the load-time switch: a nested override of the model's setting, as a user passes it to spacy.load
+INT8 = {"components": {name: {"model": {"quantize": "int8"}} for name in ("cot_ner", "cot_rel")}}
+
+
+def test_int8_chosen_at_load_time_by_the_config_saves_and_packages_as_int8(pipeline, tmp_path):  # noqa: F811
+    texts = corpus(20)
+    fp32 = spacy.load(pipeline)
+    assert fp32.config["components"]["cot_ner"]["model"]["quantize"] is None
+    # an fp32 pipeline whose config predates the setting takes the override as well
+    old = shutil.copytree(pipeline, tmp_path / "old")
+    config = (old / "config.cfg").read_text()
+    (old / "config.cfg").write_text(config.replace("quantize = null\n", ""))
+    assert "quantize" not in Config().from_disk(old / "config.cfg")["components"]["cot_ner"]["model"]
+    int8 = spacy.load(old, config=INT8)
+    assert all(is_quantized(m) for m in torch_modules(int8)) and not any(is_quantized(m) for m in torch_modules(fp32))
+    before, reference = predictions(int8, texts), predictions(fp32, texts)
+    # close to fp32: the entities of the training tweets, the relation scores of the pairs both found
+    assert [ents for ents, _ in before[:4]] == [ents for ents, _ in reference[:4]]
+    shared = []
+    for (_, rels8), (_, rels32) in zip(before, reference):
+        scores32 = {r[:3]: r[3] for r in rels32}
+        shared += [(scores32[r[:3]], r[3]) for r in rels8 if r[:3] in scores32]
+    diffs = [abs(a - b) for a, b in shared]
+    assert shared and max(diffs) < 0.1 and sum(diffs) / len(diffs) < 0.02, shared
+
+    # saved: the config keeps the switch (and the bytes are int8), so it loads as int8 again
+    int8.to_disk(tmp_path / "int8")
+    assert Config().from_disk(tmp_path / "int8" / "config.cfg")["components"]["cot_ner"]["model"]["quantize"] == "int8"
+    again = spacy.load(tmp_path / "int8")
+    assert all(is_quantized(m) for m in torch_modules(again))
+    assert predictions(again, texts) == before
+
+    # packaged: `spacy package` keeps the setting in config.cfg and the package loads as int8
+    subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "int8"), str(tmp_path),
+                    "--name", "cot_int8", "--version", "0.0.1", "--build", "none", "--force"],
+                   check=True, capture_output=True)
+    packaged = tmp_path / "en_cot_int8-0.0.1" / "en_cot_int8" / "en_cot_int8-0.0.1"
+    assert Config().from_disk(packaged / "config.cfg")["components"]["cot_rel"]["model"]["quantize"] == "int8"
+    loaded = spacy.load(packaged)
+    assert all(is_quantized(m) for m in torch_modules(loaded))
+    assert predictions(loaded, texts) == before
+
+
+def test_a_config_with_int8_trains_in_fp32_and_saves_a_pipeline_that_loads_as_int8(tiny_encoder, tmp_path):
+    model = {"encoder": str(tiny_encoder), "m": 2, "n_heads": 2, "quantize": "int8"}
+    nlp = spacy.blank("en")
+    nlp.add_pipe("cot_ner", config={"model": model, "max_length": 32})
+    gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
+    losses = train(nlp, [Example(nlp.make_doc(doc.text), doc) for doc in gold], 3)  # initialize leaves it fp32
+    assert losses["cot_ner"] > 0 and not any(is_quantized(m) for m in torch_modules(nlp))
+    nlp.to_disk(tmp_path / "model")
+    assert all(is_quantized(m) for m in torch_modules(spacy.load(tmp_path / "model")))
+
+
+def test_int8_pipeline_refuses_training(pipeline):  # noqa: F811
+    nlp = spacy.load(pipeline, config=INT8)
+    doc = nlp(corpus(1)[0])
+    with pytest.raises(ValueError, match="int8 .* cannot be trained"):
+        nlp.update([Example(nlp.make_doc(doc.text), doc)])
+
+
+def test_quantize_setting_is_checked():
+    with pytest.raises(ValueError, match="quantize must be null .* or \"int8\", not 'int4'"):
+        build_cot_ner_model("unused", quantize="int4")

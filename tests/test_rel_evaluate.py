@@ -13,8 +13,8 @@ from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.pipeline.rel_scorer import score_relations
-from test_cot_ner import make_tiny_bert
-from test_cot_rel import TRAIN, given_pairs, make_doc, rel_nlp, train
+from tiny_models import make_tiny_bert
+from tiny_relations import TRAIN, given_pairs, make_doc, rel_nlp, train
 
 ROOT = Path(__file__).resolve().parent.parent
 

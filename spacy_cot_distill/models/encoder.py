@@ -8,7 +8,7 @@ what it stores and never looks at the original path (or the network) again.
 import tempfile
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import srsly
 import torch
@@ -89,6 +89,7 @@ def EncoderModel(
     min_length: int,
     m: int,
     special_tokens: Iterable[str] = (),
+    quantize: Optional[str] = None,
 ) -> Model:
     """A thinc model around `build(encoder, tokenizer, nO)`, loading `encoder` on initialize.
 
@@ -97,8 +98,12 @@ def EncoderModel(
     the model. Its output is the module's output, and its backprop takes the
     scalar loss tensor. In training every dropout of the module is set to the
     `dropout_rate` attribute (`dropout`, or what thinc's `set_dropout_rate` gave).
+    With `quantize="int8"` the module's Linear layers are dynamically quantised
+    once its weights are loaded (`from_bytes`/`from_disk`, so `spacy.load`);
+    `initialize` leaves it fp32, since int8 layers cannot be trained.
     """
     special_tokens = list(special_tokens)
+    check_quantize(quantize)
 
     def serialize(module: torch.nn.Module) -> bytes:
         state = BytesIO()
@@ -115,9 +120,15 @@ def EncoderModel(
         msg = srsly.msgpack_loads(data)
         tokenizer, hf_encoder = encoder_from_files(msg["encoder"])
         module = build(hf_encoder, tokenizer, msg["nO"])
+        int8 = msg.get("int8") or quantize == "int8"
+        if int8 and device.type != "cpu":
+            raise ValueError(f"int8 (dynamically quantised) models run on CPU only, not on {device}: load the "
+                             "pipeline without a GPU, or an fp32 one with quantize = null")
         if msg.get("int8"):  # the int8 layers' weights load into int8 layers
             module = quantize_module(module.eval())
         module.load_state_dict(torch.load(BytesIO(msg["state"]), map_location=device))
+        if int8 and not is_quantized(module):  # fp32 weights, int8 asked for in the config
+            module = quantize_module(module.eval())
         return module.to(device)
 
     wrapper = PyTorchWrapper_v3(
@@ -144,9 +155,18 @@ def EncoderModel(
     )
 
 
+def check_quantize(quantize: Optional[str]) -> None:
+    """Raise unless `quantize` is a setting `EncoderModel` knows: None (fp32) or "int8"."""
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize must be null (fp32) or \"int8\", not {quantize!r}")
+
+
 def _forward(model: Model, X: Any, is_train: bool):
     module = torch_module(model)
     if is_train:
+        if is_quantized(module):
+            raise ValueError(f"{model.name} is int8 (dynamically quantised) and cannot be trained: train the fp32 "
+                             "pipeline (quantize = null) and quantise it when loading it")
         set_module_dropout(module, model.attrs["dropout_rate"])
     parameter = next(module.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")

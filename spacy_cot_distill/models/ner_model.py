@@ -9,7 +9,7 @@ from torch import nn
 from .crf import LinearChainCRF
 from .encoder import EncoderModel
 from .prompt_generator import PromptedEncoder
-from .views import DocViews, ViewBatch, build_view, knowledge_ids, windows, word_pieces
+from .views import DocViews, PieceCache, ViewBatch, build_view, encoder_length, windows
 
 
 HEADS = ("softmax", "crf")
@@ -29,13 +29,15 @@ class NerModule(nn.Module):
         shape_buckets: int,
         shape_width: int,
         dropout: float,
+        bucket_rows: int = 0,
         head: str = "softmax",
     ):
         super().__init__()
         self.tokenizer = tokenizer
+        self.pieces = PieceCache(tokenizer)
         self.nO = nO
         self.pooling = pooling
-        self.text_encoder = PromptedEncoder(encoder, m, n_heads)
+        self.text_encoder = PromptedEncoder(encoder, m, n_heads, bucket_rows)
         self.shape_buckets = shape_buckets
         # the encoders at hand are uncased: the word's spaCy shape gives casing back
         self.shape_embedding = nn.Embedding(shape_buckets, shape_width)
@@ -51,19 +53,21 @@ class NerModule(nn.Module):
     def featurize(self, batch: DocViews) -> "NerInputs":
         """The student view (prompts + text) and/or the teacher view (text + knowledge) of the docs, and word shapes."""
         tokenizer, m, max_length = self.tokenizer, self.text_encoder.m, batch.max_length
-        budget = max_length - m - 2  # the student's room for text; the teacher reads the same windows
+        # the student's room for text; the teacher reads the same windows, each followed by the doc's knowledge
+        budget = max_length - m - 2
         texts = []
         for doc in batch.docs:
-            pieces = word_pieces(tokenizer, [token.text for token in doc])
+            pieces = self.pieces.words([token.text for token in doc])
             texts.append((pieces, windows(pieces, budget)))
         views = []
         if batch.student:
             student = [(p, w, None) for p, w in texts]
             views.append(build_view(tokenizer, student, max_length - m, budget, True, self.pooling))
         if batch.knowledge is not None:
-            known = [knowledge_ids(tokenizer, segments) for segments in batch.knowledge]
+            teacher_length = encoder_length(self.encoder, batch.teacher_length)
+            known = [self.pieces.knowledge(segments, batch.segment_max_length) for segments in batch.knowledge]
             teacher = [(p, w, k) for (p, w), k in zip(texts, known)]
-            views.append(build_view(tokenizer, teacher, max_length, budget, False, self.pooling))
+            views.append(build_view(tokenizer, teacher, teacher_length, budget, False, self.pooling))
         shapes = [token.shape % self.shape_buckets for doc in batch.docs for token in doc]
         return NerInputs(views, torch.tensor(shapes, dtype=torch.long))
 
@@ -102,6 +106,8 @@ def build_cot_ner_model(
     shape_buckets: int = 256,
     shape_width: int = 16,
     dropout: float = 0.1,
+    bucket_rows: int = 16,
+    quantize: Optional[str] = None,
     head: str = "softmax",
 ) -> Model:
     """Per-token BIO logits from a prompted encoder, for `cot_ner`.
@@ -113,6 +119,12 @@ def build_cot_ner_model(
     shape_buckets (int): Hash buckets of spaCy's token shape, the casing feature the uncased encoders lack.
     shape_width (int): Width of the shape embedding.
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
+    bucket_rows (int): Encode a view of more rows in length-sorted groups of this many, each padded to its own
+        longest row (0: the whole view at once). The same output for less padding.
+    quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
+        loaded (CPU inference; e.g. `spacy.load(path, config={"components": {"cot_ner": {"model": {"quantize":
+        "int8"}}}})`); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`). Training
+        runs in fp32 only.
     head (str): "softmax": per-token BIO softmax, BIO-constrained Viterbi at inference; "crf": a linear-chain CRF
         with learnt transition, start and end scores (invalid BIO transitions forbidden), trained by its likelihood.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_tokens, nO] per view asked for.
@@ -123,9 +135,11 @@ def build_cot_ner_model(
         raise ValueError(f"head must be one of {HEADS}, not {head!r}")
 
     def build(hf_encoder: Any, tokenizer: Any, nO: int) -> NerModule:
-        return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout, head)
+        return NerModule(
+            hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout, bucket_rows, head
+        )
 
     # a student input holds the prompts, [CLS], [SEP] and at least one sub-token
-    model = EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m)
+    model = EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m, quantize=quantize)
     model.attrs["head"] = head
     return model

@@ -34,12 +34,16 @@ class PromptedEncoder(nn.Module):
     Teacher view: the token ids as given (text plus knowledge). Student view:
     `G(x)`'s soft prompts prepended as `inputs_embeds` to the text's ids. Both
     return hidden states aligned with `input_ids` (the prompt positions removed).
+    With `bucket_rows` > 0, a batch of more rows is encoded in length-sorted
+    groups of that many, each padded only to its own longest row: the same
+    hidden states for less padding (teacher rows vary with the knowledge's length).
     """
 
-    def __init__(self, encoder: Any, m: int, n_heads: int = 4):
+    def __init__(self, encoder: Any, m: int, n_heads: int = 4, bucket_rows: int = 0):
         super().__init__()
         self.encoder = encoder
         self.m = m
+        self.bucket_rows = bucket_rows
         self.generator = ConditionalPromptGenerator(encoder.config.hidden_size, m, n_heads) if m else None
 
     @property
@@ -50,6 +54,19 @@ class PromptedEncoder(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompted: bool
     ) -> torch.Tensor:
         """input_ids, attention_mask [B, L] -> hidden states [B, L, H]."""
+        if self.bucket_rows <= 0 or input_ids.shape[0] <= self.bucket_rows:
+            return self._encode(input_ids, attention_mask, prompted)
+        lengths = attention_mask.sum(dim=1)
+        order = torch.argsort(lengths)
+        parts = []
+        for start in range(0, len(order), self.bucket_rows):
+            rows = order[start : start + self.bucket_rows]
+            longest = int(lengths[rows].max())
+            part = self._encode(input_ids[rows, :longest], attention_mask[rows, :longest], prompted)
+            parts.append(nn.functional.pad(part, (0, 0, 0, input_ids.shape[1] - longest)))
+        return torch.cat(parts)[torch.argsort(order)]
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompted: bool) -> torch.Tensor:
         if not prompted or self.generator is None:
             return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         embeddings = self.encoder.get_input_embeddings()(input_ids)

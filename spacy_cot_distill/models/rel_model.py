@@ -1,5 +1,5 @@
 """The relation network: a (prompted) encoder over marked text, the two start markers' vectors, a linear head."""
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, List, Optional, Sequence
 
 import torch
 from spacy.util import registry
@@ -9,7 +9,7 @@ from torch import nn
 from .encoder import EncoderModel
 from .pair_views import build_pair_view
 from .prompt_generator import PromptedEncoder
-from .views import DocViews, ViewBatch, knowledge_ids, word_pieces
+from .views import DocViews, PieceCache, ViewBatch, encoder_length
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 
@@ -22,6 +22,7 @@ class RelModule(nn.Module):
     ):
         super().__init__()
         self.tokenizer = tokenizer
+        self.pieces = PieceCache(tokenizer)
         self.nO = nO
         self.markers = list(markers)
         self.text_encoder = PromptedEncoder(encoder, m, n_heads)
@@ -42,7 +43,7 @@ class RelModule(nn.Module):
         pieces = batch.pieces
         for doc in batch.docs:
             if id(doc) not in pieces:
-                pieces[id(doc)] = word_pieces(tokenizer, [token.text for token in doc])
+                pieces[id(doc)] = self.pieces.words([token.text for token in doc])
         views: List[ViewBatch] = []
         heads: List[int] = []
         tails: List[int] = []
@@ -51,15 +52,12 @@ class RelModule(nn.Module):
             view, heads, tails = build_pair_view(tokenizer, rows, markers, max_length - m, budget, True)
             views.append(view)
         if batch.knowledge is not None:
-            known: Dict[Tuple[str, ...], List[int]] = {}
-            for segments in batch.knowledge:
-                if tuple(segments) not in known:
-                    known[tuple(segments)] = knowledge_ids(tokenizer, segments)
+            teacher_length = encoder_length(self.encoder, batch.teacher_length)
             taught = [
-                (pieces[id(doc)], head, tail, known[tuple(segments)])
+                (pieces[id(doc)], head, tail, self.pieces.knowledge(segments, batch.segment_max_length))
                 for doc, segments, (head, tail) in zip(batch.docs, batch.knowledge, batch.pairs)
             ]
-            view, heads, tails = build_pair_view(tokenizer, taught, markers, max_length, budget, False)
+            view, heads, tails = build_pair_view(tokenizer, taught, markers, teacher_length, budget, False)
             views.append(view)
         return RelInputs(views, heads, tails)
 
@@ -94,6 +92,7 @@ def build_cot_rel_model(
     n_heads: int = 4,
     dropout: float = 0.1,
     markers: List[str] = list(MARKERS),
+    quantize: Optional[str] = None,
 ) -> Model:
     """Label logits per candidate pair from a prompted encoder over the marked text, for `cot_rel`.
 
@@ -102,6 +101,9 @@ def build_cot_rel_model(
     n_heads (int): Attention heads of the prompt generator (1 where the encoder width is not divisible by it).
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
     markers (List[str]): The 4 tokens added to the encoder's vocabulary: head start, head end, tail start, tail end.
+    quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
+        loaded (CPU inference); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`).
+        Training runs in fp32 only.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_pairs, nO] per view asked for.
     """
     if len(markers) != 4 or len(set(markers)) != 4:
@@ -112,5 +114,6 @@ def build_cot_rel_model(
 
     # a student input holds the prompts, [CLS], [SEP] and the 4 markers
     return EncoderModel(
-        "cot_rel_model", encoder, build, dropout=dropout, min_length=m + 6, m=m, special_tokens=markers
+        "cot_rel_model", encoder, build, dropout=dropout, min_length=m + 6, m=m, special_tokens=markers,
+        quantize=quantize,
     )

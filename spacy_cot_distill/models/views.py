@@ -2,8 +2,9 @@
 
 Generic over tasks: a "word" is whatever unit a head reads a vector for.
 """
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from spacy.tokens import Doc
@@ -19,7 +20,10 @@ class DocViews:
     dimensions); None builds no teacher view. `pairs` holds each row's
     (head, tail) token spans for models that classify pairs. `pieces` keeps
     each doc's sub-tokens by id(doc): a caller that passes one dict to all the
-    batches of a call has a doc that spans batches tokenized once.
+    batches of a call has a doc that spans batches tokenized once. The student
+    view holds `max_length` sub-tokens, the teacher view `teacher_max_length`
+    (None: `max_length`), each knowledge segment cut to `segment_max_length`
+    sub-tokens (0: uncut).
     """
 
     docs: Sequence[Doc]
@@ -28,6 +32,12 @@ class DocViews:
     knowledge: Optional[Sequence[Sequence[str]]] = None
     pairs: Optional[Sequence[Tuple[Span, Span]]] = None
     pieces: Dict[int, List[List[int]]] = field(default_factory=dict)
+    teacher_max_length: Optional[int] = None
+    segment_max_length: int = 0
+
+    @property
+    def teacher_length(self) -> int:
+        return self.teacher_max_length or self.max_length
 
 
 @dataclass
@@ -82,15 +92,75 @@ def windows(pieces: Sequence[Sequence[int]], budget: int) -> List[Tuple[int, int
     return spans
 
 
-def knowledge_ids(tokenizer: Any, segments: Sequence[str]) -> List[int]:
-    """The knowledge segments (caption, CoT dimensions) as ids, separated by the separator token."""
-    _, sep = special_ids(tokenizer)
+def join_segments(sep: int, segments: Sequence[Sequence[int]], segment_max_length: int = 0) -> List[int]:
+    """Segments' ids separated by `sep`, each cut to its first `segment_max_length` ids (0: uncut)."""
     ids: List[int] = []
     for segment in segments:
         if ids:
             ids.append(sep)
-        ids.extend(tokenizer(segment, add_special_tokens=False)["input_ids"])
+        ids.extend(segment[:segment_max_length] if segment_max_length > 0 else segment)
     return ids
+
+
+def knowledge_ids(tokenizer: Any, segments: Sequence[str], segment_max_length: int = 0) -> List[int]:
+    """The knowledge segments (caption, CoT dimensions) as ids, separated by the separator token."""
+    pieces = [tokenizer(segment, add_special_tokens=False)["input_ids"] for segment in segments]
+    return join_segments(special_ids(tokenizer)[1], pieces, segment_max_length)
+
+
+def encoder_length(encoder: Any, length: int) -> int:
+    """`length`, or the encoder's number of positions where it has fewer (a teacher view cannot be longer)."""
+    positions = getattr(getattr(encoder, "config", None), "max_position_embeddings", None)
+    return min(length, positions) if isinstance(positions, int) else length
+
+
+class PieceCache:
+    """Sub-token ids of texts and knowledge segments, tokenised once and kept for the next steps.
+
+    Training reads the same docs every epoch; tokenising a doc's knowledge (a
+    few hundred sub-tokens) at every step costs as much as a small forward
+    pass. A least-recently-used map of at most `size` entries per kind bounds
+    the memory (a Twitter train split needs about 4,000 of each).
+    """
+
+    def __init__(self, tokenizer: Any, size: int = 50_000):
+        self.tokenizer = tokenizer
+        self.size = size
+        self._words: "OrderedDict[Tuple[str, ...], List[List[int]]]" = OrderedDict()
+        self._segments: "OrderedDict[str, List[int]]" = OrderedDict()
+
+    def words(self, words: Sequence[str]) -> List[List[int]]:
+        """`word_pieces` of a text's words, from the cache where seen before."""
+        return self._get(self._words, tuple(words), lambda key: word_pieces(self.tokenizer, key))
+
+    def knowledge(self, segments: Sequence[str], segment_max_length: int = 0) -> List[int]:
+        """`knowledge_ids` of the segments, each segment tokenised once."""
+        found: Dict[str, List[int]] = {}
+        for segment in dict.fromkeys(segments):
+            if segment in self._segments:
+                self._segments.move_to_end(segment)
+                found[segment] = self._segments[segment]
+        missing = [segment for segment in dict.fromkeys(segments) if segment not in found]
+        if missing:  # one tokenizer call for all the new segments of a doc
+            for segment, ids in zip(missing, self.tokenizer(missing, add_special_tokens=False)["input_ids"]):
+                found[segment] = ids
+                self._put(self._segments, segment, ids)
+        pieces = [found[segment] for segment in segments]
+        return join_segments(special_ids(self.tokenizer)[1], pieces, segment_max_length)
+
+    def _get(self, table: "OrderedDict[Any, Any]", key: Any, make: Callable[[Any], Any]) -> Any:
+        if key in table:
+            table.move_to_end(key)
+            return table[key]
+        value = make(key)
+        self._put(table, key, value)
+        return value
+
+    def _put(self, table: "OrderedDict[Any, Any]", key: Any, value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.size:
+            table.popitem(last=False)
 
 
 def build_view(

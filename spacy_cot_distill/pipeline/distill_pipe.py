@@ -4,6 +4,7 @@ A component says what a row is (a doc for `cot_ner`, a candidate pair for
 `cot_rel`), the targets of a training row, how logits decode, and how a doc's
 rows become its output; the model builds the tensors (see `models.views.DocViews`).
 """
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -28,6 +29,9 @@ DISTILL_DEFAULTS: Dict[str, Any] = {
     "cot_dims": None,
     "use_caption": True,
     "max_length": 128,
+    "teacher_max_length": 256,
+    "answer_sections": None,
+    "segment_max_length": 0,
     "distill": True,
     "use_knowledge_at_inference": False,
 }
@@ -43,6 +47,32 @@ def resolve_cot_dims(cot_dims: Optional[List[str]], dims: Optional[List[str]]) -
     if dims is not None and cot_dims is not None and list(dims) != list(cot_dims):
         raise ValueError(f"dims is the old name of cot_dims: give one of them, not both ({dims} and {cot_dims})")
     return cot_dims if cot_dims is not None else dims
+
+
+# the headings the ChatGPT answers (PGIM's prompt) are written under; answers split at these and at any heading asked for
+ANSWER_HEADINGS = ("Named entities", "Reasoning")
+
+
+def select_sections(answer: str, headings: Sequence[str]) -> str:
+    """The sections of an answer that open with the given headings (`Heading:`, any case), in the headings' order.
+
+    The answer is split at each `Heading:` of ANSWER_HEADINGS and of `headings`;
+    text before the first heading stays first; sections under headings not
+    asked for are left out; an answer with none of the headings is returned whole.
+    """
+    wanted = [" ".join(h.split()).lower() for h in headings]
+    boundaries = dict.fromkeys([*wanted, *(h.lower() for h in ANSWER_HEADINGS)])
+    pattern = re.compile("|".join(r"\s+".join(map(re.escape, h.split())) + r"\s*:" for h in boundaries), re.IGNORECASE)
+    found = list(pattern.finditer(answer))
+    if not any(" ".join(m.group(0).rstrip(":").split()).lower() in wanted for m in found):
+        return answer
+    parts: Dict[str, List[str]] = {}
+    for i, match in enumerate(found):
+        end = found[i + 1].start() if i + 1 < len(found) else len(answer)
+        heading = " ".join(match.group(0).rstrip(":").split()).lower()
+        parts.setdefault(heading, []).append(answer[match.start() : end].strip())
+    kept = [answer[: found[0].start()].strip()] + [part for h in wanted for part in parts.get(h, [])]
+    return " ".join(part for part in kept if part)
 
 
 class DistillationPipe(TrainablePipe):
@@ -64,6 +94,9 @@ class DistillationPipe(TrainablePipe):
         cot_dims: Optional[List[str]] = None,
         use_caption: bool = True,
         max_length: int = 128,
+        teacher_max_length: int = 256,
+        answer_sections: Optional[List[str]] = None,
+        segment_max_length: int = 0,
         distill: bool = True,
         use_knowledge_at_inference: bool = False,
         scorer: Optional[Callable] = None,
@@ -78,7 +111,16 @@ class DistillationPipe(TrainablePipe):
         temperature (float): Distillation temperature T; the KL term is scaled by T^2.
         cot_dims (Optional[List[str]]): The doc._.cot dimensions the teacher reads; None reads all a doc has.
         use_caption (bool): Whether the teacher reads doc._.caption before the CoT dimensions.
-        max_length (int): Sub-tokens per encoder input; knowledge is cut to fit, the text never is.
+        max_length (int): Sub-tokens per student input (the inference cost); longer texts are read in windows.
+        teacher_max_length (int): Sub-tokens per teacher input: a student window, then the caption and knowledge
+            cut to fit (each window of a long text reads the whole knowledge again); never less than max_length,
+            never more than the encoder's positions.
+        answer_sections (Optional[List[str]]): For answers written in headed sections ("Named entities: ...
+            Reasoning: ..."), the sections the teacher reads, in this order; sections not named are left out, an
+            answer without any of the headings asked for is read whole (see `select_sections`). None reads every
+            answer as written.
+        segment_max_length (int): At most this many sub-tokens of the caption and of each CoT dimension, so that
+            the first segment cannot take all the room; 0 cuts none.
         distill (bool): False trains the student alone (no teacher view, no KL term).
         use_knowledge_at_inference (bool): Read docs that carry knowledge with the teacher view (the upper bound).
         scorer (Optional[Callable]): The scoring method.
@@ -89,6 +131,10 @@ class DistillationPipe(TrainablePipe):
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, not {temperature}")
         check_max_length(model, max_length)
+        if segment_max_length < 0:
+            raise ValueError(f"segment_max_length must be 0 (no cut) or positive, not {segment_max_length}")
+        if answer_sections is not None and not all(isinstance(s, str) and s.strip() for s in answer_sections):
+            raise ValueError(f"answer_sections must be a list of section headings, e.g. ['Named entities'], not {answer_sections}")
         register_extensions()  # the doc._ attributes read and written here, without relying on the package import
         self.vocab = vocab
         self.model = model
@@ -102,6 +148,9 @@ class DistillationPipe(TrainablePipe):
             "cot_dims": cot_dims,
             "use_caption": use_caption,
             "max_length": max_length,
+            "teacher_max_length": teacher_max_length,
+            "answer_sections": answer_sections,
+            "segment_max_length": segment_max_length,
             "distill": distill,
             "use_knowledge_at_inference": use_knowledge_at_inference,
         }
@@ -196,11 +245,15 @@ class DistillationPipe(TrainablePipe):
     # -- the teacher's knowledge
 
     def knowledge(self, doc: Doc) -> List[str]:
-        """The teacher's extra text for a doc: its caption, then the configured CoT dimensions."""
+        """The teacher's extra text for a doc: its caption, then the configured CoT dimensions in their order."""
         segments = [doc._.caption] if self.cfg["use_caption"] and doc._.caption else []
         cot = doc._.cot
         dims = self.cfg["cot_dims"] if self.cfg["cot_dims"] is not None else sorted(cot)
-        return segments + [cot[dim] for dim in dims if cot.get(dim)]
+        answers = [cot[dim] for dim in dims if cot.get(dim)]
+        sections = self.cfg["answer_sections"]
+        if sections:
+            answers = [text for text in (select_sections(answer, sections) for answer in answers) if text]
+        return segments + answers
 
     def _views(
         self,
@@ -220,6 +273,8 @@ class DistillationPipe(TrainablePipe):
         return DocViews(
             docs=docs,
             max_length=self.cfg["max_length"],
+            teacher_max_length=max(self.cfg["teacher_max_length"], self.cfg["max_length"]),
+            segment_max_length=self.cfg["segment_max_length"],
             student=student,
             knowledge=[self.knowledge(doc) for doc in knowledge_docs] if teacher else None,
             pairs=self._pairs(rows),

@@ -40,6 +40,9 @@ def make_cot_ner(
     cot_dims: Optional[List[str]],
     use_caption: bool,
     max_length: int,
+    teacher_max_length: int,
+    answer_sections: Optional[List[str]],
+    segment_max_length: int,
     distill: bool,
     use_knowledge_at_inference: bool,
     scorer: Optional[Callable],
@@ -48,8 +51,9 @@ def make_cot_ner(
     """Create a `cot_ner` component: named entities from an encoder distilled from chain-of-thought knowledge.
 
     model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotNerModel.v1`.
-    alpha, temperature, cot_dims, use_caption, max_length, distill, use_knowledge_at_inference: The distillation
-        settings, each described in `DistillationPipe.__init__` and the README's configuration reference.
+    alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
+        distill, use_knowledge_at_inference: The distillation settings, each described in
+        `DistillationPipe.__init__` and the README's configuration reference.
     scorer (Optional[Callable]): The scoring method, spaCy's NER scorer by default.
     dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
     """
@@ -62,6 +66,9 @@ def make_cot_ner(
         cot_dims=resolve_cot_dims(cot_dims, dims),
         use_caption=use_caption,
         max_length=max_length,
+        teacher_max_length=teacher_max_length,
+        answer_sections=answer_sections,
+        segment_max_length=segment_max_length,
         distill=distill,
         use_knowledge_at_inference=use_knowledge_at_inference,
         scorer=scorer,

@@ -61,6 +61,9 @@ def make_cot_rel(
     cot_dims: Optional[List[str]],
     use_caption: bool,
     max_length: int,
+    teacher_max_length: int,
+    answer_sections: Optional[List[str]],
+    segment_max_length: int,
     distill: bool,
     use_knowledge_at_inference: bool,
     scorer: Optional[Callable],
@@ -76,8 +79,9 @@ def make_cot_rel(
     output_none (bool): Write every candidate, those with no relation as none_label.
     max_none_pairs (int): Training only: how many candidates no gold record names are learnt as none_label per doc (a
         random sample; 0: all).
-    alpha, temperature, cot_dims, use_caption, max_length, distill, use_knowledge_at_inference: The distillation
-        settings, each described in `DistillationPipe.__init__` and the README's configuration reference.
+    alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
+        distill, use_knowledge_at_inference: The distillation settings, each described in
+        `DistillationPipe.__init__` and the README's configuration reference.
     scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
     label_types (Optional[Callable[[str], Optional[Tuple[str, str]]]]): A label's (head type, tail type), e.g.
         `spacy_cot_distill.LabelTypesFromNames.v1`: labels that the pair's entity types rule out get no probability.
@@ -97,6 +101,9 @@ def make_cot_rel(
         cot_dims=resolve_cot_dims(cot_dims, dims),
         use_caption=use_caption,
         max_length=max_length,
+        teacher_max_length=teacher_max_length,
+        answer_sections=answer_sections,
+        segment_max_length=segment_max_length,
         distill=distill,
         use_knowledge_at_inference=use_knowledge_at_inference,
         scorer=scorer,

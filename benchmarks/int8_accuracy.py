@@ -1,0 +1,53 @@
+"""The F1 cost of int8 inference: a trained cot_ner pipeline scored fp32 and int8 on the same valid docs.
+
+The int8 pipeline is the same model directory loaded with the load-time switch
+`spacy.load(MODEL, config={"components": {"cot_ner": {"model": {"quantize": "int8"}}}})`
+(Linear layers dynamically quantised after the fp32 weights load). Both are scored as
+`ner_accuracy.py` scores its rows: predicted docs built from the valid docs' words alone
+(text only, no knowledge), spaCy's ents_p/r/f against the gold entities.
+
+  OMP_NUM_THREADS=1 nice -n 15 python benchmarks/int8_accuracy.py MODEL VALID [--record]
+
+`--record` appends the table to benchmarks/RESULTS.md.
+"""
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ner_accuracy import evaluate  # noqa: E402
+from results import ROOT  # noqa: E402
+from spacy_cot_distill.files import write_file  # noqa: E402
+
+INT8 = {"components": {"cot_ner": {"model": {"quantize": "int8"}}}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path, help="a trained pipeline with cot_ner (fp32)")
+    parser.add_argument("valid", type=Path, help="a .spacy file of gold docs (e.g. twitter2017_valid_gpt.spacy)")
+    parser.add_argument("--note", default="", help="what the model is (budget, data), for the record")
+    parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    scores = {"fp32": evaluate(args.model, args.valid), "int8": evaluate(args.model, args.valid, config=INT8)}
+    lines = ["| cot_ner | P | R | F | predict s |", "|---|---|---|---|---|"]
+    for name, s in scores.items():
+        lines.append(f"| {name} | {s['p'] * 100:.2f} | {s['r'] * 100:.2f} | {s['f'] * 100:.2f} | {s['predict_seconds']:.1f} |")
+    diff = {k: (scores["int8"][k] - scores["fp32"][k]) * 100 for k in "prf"}
+    lines.append(f"| int8 - fp32 | {diff['p']:+.2f} | {diff['r']:+.2f} | {diff['f']:+.2f} | |")
+    print("\n".join(lines))
+    if args.record:
+        path = ROOT / "benchmarks" / "RESULTS.md"
+        section = (f"## int8 F1 cost (issue 15): cot_ner fp32 vs int8 on {args.valid.name}\n\n"
+                   f"Model `{args.model}`{' (' + args.note + ')' if args.note else ''}; text only; "
+                   f"`python benchmarks/int8_accuracy.py {shlex.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
+                   f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, load average "
+                   f"{os.getloadavg()[0]:.1f} (predict s is wall time under that load, not a speed figure: "
+                   "benchmarks/ner_speed.py).\n\n" + "\n".join(lines) + "\n")
+        write_file(path, path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + section)
+
+
+if __name__ == "__main__":
+    main()
