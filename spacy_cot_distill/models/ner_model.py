@@ -1,4 +1,4 @@
-"""The NER network: word vectors from a (prompted) encoder, casing features, a BIO head."""
+"""The NER network: word vectors from a (prompted) encoder, casing features, a BIO head (softmax or CRF)."""
 from typing import Any, List, Optional
 
 import torch
@@ -6,13 +6,17 @@ from spacy.util import registry
 from thinc.api import Model
 from torch import nn
 
+from .crf import LinearChainCRF
 from .encoder import EncoderModel
 from .prompt_generator import PromptedEncoder
 from .views import DocViews, PieceCache, ViewBatch, build_view, encoder_length, windows
 
 
+HEADS = ("softmax", "crf")
+
+
 class NerModule(nn.Module):
-    """Per-word BIO logits for each view of a batch; both views share every weight."""
+    """Per-word BIO logits (a CRF's emission scores with the "crf" head) for each view; both views share every weight."""
 
     def __init__(
         self,
@@ -26,6 +30,7 @@ class NerModule(nn.Module):
         shape_width: int,
         dropout: float,
         bucket_rows: int = 0,
+        head: str = "softmax",
     ):
         super().__init__()
         self.tokenizer = tokenizer
@@ -38,6 +43,8 @@ class NerModule(nn.Module):
         self.shape_embedding = nn.Embedding(shape_buckets, shape_width)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(self.text_encoder.width + shape_width, nO)
+        # the pipe reads the CRF's scores in its loss and its decoding; they are saved with the other weights
+        self.crf: Optional[LinearChainCRF] = LinearChainCRF(nO) if head == "crf" else None
 
     @property
     def encoder(self) -> Any:
@@ -101,6 +108,7 @@ def build_cot_ner_model(
     dropout: float = 0.1,
     bucket_rows: int = 16,
     quantize: Optional[str] = None,
+    head: str = "softmax",
 ) -> Model:
     """Per-token BIO logits from a prompted encoder, for `cot_ner`.
 
@@ -117,13 +125,21 @@ def build_cot_ner_model(
         loaded (CPU inference; e.g. `spacy.load(path, config={"components": {"cot_ner": {"model": {"quantize":
         "int8"}}}})`); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`). Training
         runs in fp32 only.
+    head (str): "softmax": per-token BIO softmax, BIO-constrained Viterbi at inference; "crf": a linear-chain CRF
+        with learnt transition, start and end scores (invalid BIO transitions forbidden), trained by its likelihood.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_tokens, nO] per view asked for.
     """
     if pooling not in ("first", "mean"):
         raise ValueError(f"pooling must be 'first' or 'mean', not {pooling!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
 
     def build(hf_encoder: Any, tokenizer: Any, nO: int) -> NerModule:
-        return NerModule(hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout, bucket_rows)
+        return NerModule(
+            hf_encoder, tokenizer, nO, m, pooling, n_heads, shape_buckets, shape_width, dropout, bucket_rows, head
+        )
 
     # a student input holds the prompts, [CLS], [SEP] and at least one sub-token
-    return EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m, quantize=quantize)
+    model = EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m, quantize=quantize)
+    model.attrs["head"] = head
+    return model

@@ -367,13 +367,9 @@ class DistillationPipe(TrainablePipe):
             predicted = [eg.predicted for eg, _ in part]
             outputs = [self._constrain(o, predicted, [row for _, row in part], gold_ids[span].to(o.device)) for o in outputs]
             device = outputs[0].device
-            loss = distillation_loss(
-                outputs[1] if distill else None,
-                outputs[0],
-                gold_ids[span].to(device),
-                mask[span].to(device),
-                self.cfg["alpha"],
-                self.cfg["temperature"],
+            sizes = [bounds[r + 1] - bounds[r] for r in range(start, start + len(part))]
+            loss = self._loss(
+                outputs[1] if distill else None, outputs[0], gold_ids[span].to(device), mask[span].to(device), sizes
             ) * (int(mask[span].sum()) / n_known)
             backprop(loss)
             total += float(loss.detach())
@@ -381,6 +377,13 @@ class DistillationPipe(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += total
         return losses
+
+    def _loss(
+        self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,
+        sizes: List[int],
+    ) -> torch.Tensor:
+        """The loss of a chunk of rows from the views' logits; `sizes` gives each row's number of targets."""
+        return distillation_loss(teacher, student, gold, known, self.cfg["alpha"], self.cfg["temperature"])
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, None]:
         """Not used: `update` computes the loss in torch (see `distillation_loss`)."""

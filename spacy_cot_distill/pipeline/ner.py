@@ -10,6 +10,8 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi
+from ..models.crf import LinearChainCRF, crf_distillation_loss, length_mask, pad_rows
+from ..models.encoder import torch_module
 from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
 
 DEFAULT_MODEL = Config().from_str(
@@ -83,7 +85,9 @@ class CotNer(DistillationPipe):
     with `distill` off only the student is trained. Inference uses the student
     view, so it needs no knowledge; `use_knowledge_at_inference` switches docs
     that carry knowledge to the teacher view (the upper bound). A row is a doc;
-    whitespace tokens are never part of an entity, as in spaCy's `ner`.
+    whitespace tokens are never part of an entity, as in spaCy's `ner`. With the
+    model's "crf" head the cross-entropies are CRF negative log-likelihoods and
+    the KL compares the CRF's per-token marginals (see `crf_distillation_loss`).
     """
 
     no_labels = "found no entity labels: give labels or examples with doc.ents"
@@ -126,12 +130,35 @@ class CotNer(DistillationPipe):
             gold.append("O" if token.is_space else bio)
         return [(None, gold)]
 
+    @property
+    def crf(self) -> Optional[LinearChainCRF]:
+        """The CRF of the "crf" head (None with the softmax head)."""
+        return torch_module(self.model).crf if self.model.attrs.get("head") == "crf" else None
+
+    def _loss(
+        self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,
+        sizes: List[int],
+    ) -> torch.Tensor:
+        crf = self.crf
+        if crf is None:
+            return super()._loss(teacher, student, gold, known, sizes)
+        return crf_distillation_loss(
+            crf, teacher, student, gold, known, sizes, self.cfg["alpha"], self.cfg["temperature"]
+        )
+
     def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[int]]:
         """Best valid BIO tag ids per token of each doc; whitespace tokens get O."""
+        spaces = numpy.array([token.is_space for doc in docs for token in doc], dtype=bool)
+        crf = self.crf
+        if crf is not None:
+            emissions = logits.float().clone()
+            emissions[torch.from_numpy(spaces).to(emissions.device), 1:] = NEG  # tags[0] is O
+            sizes = [len(doc) for doc in docs]
+            with torch.no_grad():
+                return crf.decode(pad_rows(emissions, sizes), length_mask(sizes, emissions.device))
         tags = self.tags
         transitions, start = transition_scores(tags), start_scores(tags)
         log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
-        spaces = numpy.array([token.is_space for doc in docs for token in doc], dtype=bool)
         log_probs[spaces, 1:] = NEG  # tags[0] is O
         offsets = numpy.cumsum([0] + [len(doc) for doc in docs])
         return [viterbi(log_probs[a:b], transitions, start) for a, b in zip(offsets[:-1], offsets[1:])]
