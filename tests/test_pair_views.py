@@ -177,7 +177,7 @@ def test_a_long_doc_is_tokenized_once_for_all_its_pairs(tmp_path):
     doc = nlp.make_doc(" ".join(["john went to london and paris with mary"] * 12))
     doc.ents = [Span(doc, i, i + 1, label="ENT") for i in range(0, len(doc), 3)]
     module = torch_module(nlp.get_pipe("cot_rel").model)
-    module.tokenizer = counting = CountingTokenizer(module.tokenizer, len(doc))
+    module.tokenizer = module.pieces.tokenizer = counting = CountingTokenizer(module.tokenizer, len(doc))
     relations = nlp.get_pipe("cot_rel")(doc)._.relations
     n_pairs = len(nlp.get_pipe("cot_rel").candidates(doc))
     assert n_pairs > 3 * PREDICT_BATCH and counting.doc_calls == 1
