@@ -7,6 +7,8 @@ import torch
 from spacy.training import Example
 
 from corpora import write_corpora
+from llm_helpers import API_KEY
+from llm_server import serve
 from tiny_models import make_tiny_bert
 from tiny_relations import TRAIN as REL_TRAIN, make_doc, train
 
@@ -39,3 +41,12 @@ def pipeline(tmp_path_factory, tiny_encoder):
     train(nlp, [Example(nlp.make_doc(doc.text), doc) for doc in gold], 80, annotates=["cot_ner"])
     nlp.to_disk(path / "model")
     return path / "model"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A loopback OpenAI-compatible server, with the test key in the environment."""
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with serve() as server:
+        yield server

@@ -18,18 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llm_helpers import API_KEY, make_docs, response, settings, text, write_docs
-from llm_server import serve
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import ResponseCache, complete
 from spacy_cot_distill.llm.generate import read_docs
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with serve() as server:
-        yield server
 
 
 def generate_args(tmp_path, base_url, *extra, dims="noun,sentence"):

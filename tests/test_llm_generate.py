@@ -12,20 +12,13 @@ from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
 from llm_helpers import API_KEY, make_docs, settings, text, write_docs
-from llm_server import prompt_id, serve
+from llm_server import prompt_id
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import ResponseCache, complete, generate
 from spacy_cot_distill.llm.batch import run_batches
 from spacy_cot_distill.data.docbin import read_docs
 from spacy_cot_distill.llm.generate import build_requests
 from spacy_cot_distill.llm.prompts import PromptTemplates
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with serve() as server:
-        yield server
 
 
 def test_happy_path_fills_cot_and_counts_usage(server, tmp_path):

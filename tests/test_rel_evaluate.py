@@ -13,25 +13,9 @@ from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.pipeline.rel_scorer import score_relations
-from tiny_models import make_tiny_bert
 from tiny_relations import TRAIN, given_pairs, make_doc, rel_nlp, train
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
 def cli_evaluate(model: Path, gold: Path, output: Path) -> subprocess.CompletedProcess:

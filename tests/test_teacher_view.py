@@ -19,14 +19,6 @@ LONG = "Named entities: 1. John Smith (person) 2. London (city) Reasoning: the t
 ANSWER = "Named entities: 1. John Smith (person) Reasoning: the tweet is about a visit"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def long_encoder(tmp_path_factory):
     """A tiny BERT with 256 positions, room for a teacher longer than the student."""
