@@ -32,7 +32,7 @@ def create_pairs_corpus(
     protocol gives the pairs). `ents_from_spans` sets the reference's doc.ents
     from that span group (overlaps resolved by `filter_spans`), for training an
     NER next to the relations on MNRE; `copy_knowledge` also hands over doc._.cot,
-    for evaluating the teacher view with knowledge at inference.
+    the caption and each pair's own "cot", for evaluating the teacher view with knowledge at inference.
     """
     if path is None:
         raise ValueError(Errors.E913)  # spaCy's "corpus path is None" error, as its own reader raises it
@@ -48,7 +48,10 @@ def create_pairs_corpus(
                 head = align_span(reference, relation["head"], predicted)
                 tail = align_span(reference, relation["tail"], predicted)
                 if head is not None and tail is not None:
-                    pairs.append({"head": list(head), "tail": list(tail)})
+                    pair: Dict[str, Any] = {"head": list(head), "tail": list(tail)}
+                    if copy_knowledge and relation.get("cot"):
+                        pair["cot"] = dict(relation["cot"])
+                    pairs.append(pair)
             predicted._.relations = pairs
             if copy_knowledge:
                 predicted._.cot = dict(reference._.cot)

@@ -18,12 +18,14 @@ class DocViews:
 
     `knowledge` holds the teacher's text segments per row (caption, CoT
     dimensions); None builds no teacher view. `pairs` holds each row's
-    (head, tail) token spans for models that classify pairs. `pieces` keeps
-    each doc's sub-tokens by id(doc): a caller that passes one dict to all the
-    batches of a call has a doc that spans batches tokenized once. The student
-    view holds `max_length` sub-tokens, the teacher view `teacher_max_length`
-    (None: `max_length`), each knowledge segment cut to `segment_max_length`
-    sub-tokens (0: uncut).
+    (head, tail) token spans for models that classify pairs, and `doc_pairs`
+    all the pairs of each doc in the call (by id(doc)), not only the batch's,
+    for a model that lays a doc's pairs out together. `memo` keeps what the
+    model derives from each doc (its sub-tokens, its windows) by id(doc): a
+    caller that passes one dict to all the batches of a call has a doc that
+    spans batches prepared once. The student view holds `max_length`
+    sub-tokens, the teacher view `teacher_max_length` (None: `max_length`),
+    each knowledge segment cut to `segment_max_length` sub-tokens (0: uncut).
     """
 
     docs: Sequence[Doc]
@@ -31,9 +33,10 @@ class DocViews:
     student: bool
     knowledge: Optional[Sequence[Sequence[str]]] = None
     pairs: Optional[Sequence[Tuple[Span, Span]]] = None
-    pieces: Dict[int, List[List[int]]] = field(default_factory=dict)
+    memo: Dict[int, Any] = field(default_factory=dict)
     teacher_max_length: Optional[int] = None
     segment_max_length: int = 0
+    doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = field(default_factory=dict)
 
     @property
     def teacher_length(self) -> int:

@@ -244,16 +244,34 @@ class DistillationPipe(TrainablePipe):
 
     # -- the teacher's knowledge
 
-    def knowledge(self, doc: Doc) -> List[str]:
-        """The teacher's extra text for a doc: its caption, then the configured CoT dimensions in their order."""
+    def knowledge(self, doc: Doc, cot: Optional[Dict[str, str]] = None) -> List[str]:
+        """The teacher's extra text for a doc or one of its rows: its caption, then the configured CoT dimensions in their order.
+
+        doc (Doc): The doc, whose doc._.caption and doc._.cot are read.
+        cot (Optional[Dict[str, str]]): A row's own knowledge by dimension (cot_rel: a pair's relation["cot"]), read
+            in place of doc._.cot where it has any of the dimensions read.
+        RETURNS (List[str]): The segments, in the order the teacher reads them.
+        """
         segments = [doc._.caption] if self.cfg["use_caption"] and doc._.caption else []
-        cot = doc._.cot
+        answers = self._answers(cot) if cot else []
+        return segments + (answers or self._answers(doc._.cot))
+
+    def _answers(self, cot: Dict[str, str]) -> List[str]:
+        """The configured CoT dimensions of `cot` in their order, cut to the configured sections."""
         dims = self.cfg["cot_dims"] if self.cfg["cot_dims"] is not None else sorted(cot)
         answers = [cot[dim] for dim in dims if cot.get(dim)]
         sections = self.cfg["answer_sections"]
         if sections:
             answers = [text for text in (select_sections(answer, sections) for answer in answers) if text]
-        return segments + answers
+        return answers
+
+    def _row_knowledge(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[str]]:
+        """The teacher's extra text for each row of `docs`, from `knowledge_docs` (the reference docs, in training)."""
+        return [self.knowledge(doc) for doc in knowledge_docs]
+
+    def _doc_pairs(self, doc: Doc, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
+        """All the pairs a doc's rows are read with, for models that lay a doc's pairs out together (None: no pairs)."""
+        return None
 
     def _views(
         self,
@@ -263,12 +281,15 @@ class DistillationPipe(TrainablePipe):
         *,
         teacher: bool,
         student: bool,
-        pieces: Optional[Dict[int, Any]] = None,
+        memo: Optional[Dict[int, Any]] = None,
+        doc_pairs: Optional[Dict[int, Sequence[Tuple[Span, Span]]]] = None,
     ) -> DocViews:
         """The model's input for rows of docs: the student view and/or the teacher view (knowledge from knowledge_docs).
 
-        `pieces`, one per predict or update call, keeps each doc's sub-tokens for
-        the batches after the first: a long doc with many rows is tokenized once.
+        `memo`, one per predict or update call, keeps what the model derives
+        from each doc for the batches after the first: a long doc with many
+        rows is tokenized once. `doc_pairs` gives every pair of each doc in
+        the call (see `_doc_pairs`).
         """
         return DocViews(
             docs=docs,
@@ -276,9 +297,10 @@ class DistillationPipe(TrainablePipe):
             teacher_max_length=max(self.cfg["teacher_max_length"], self.cfg["max_length"]),
             segment_max_length=self.cfg["segment_max_length"],
             student=student,
-            knowledge=[self.knowledge(doc) for doc in knowledge_docs] if teacher else None,
+            knowledge=self._row_knowledge(docs, knowledge_docs, rows) if teacher else None,
             pairs=self._pairs(rows),
-            pieces=pieces if pieces is not None else {},
+            memo=memo if memo is not None else {},
+            doc_pairs=doc_pairs if doc_pairs is not None else {},
         )
 
     def _pairs(self, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
@@ -288,21 +310,32 @@ class DistillationPipe(TrainablePipe):
     # -- the loops
 
     def predict(self, docs: Iterable[Doc]) -> List[Any]:
-        """Each doc's guesses; docs with knowledge use the teacher view when `use_knowledge_at_inference`."""
+        """Each doc's guesses; rows with knowledge use the teacher view when `use_knowledge_at_inference`."""
         docs = list(docs)
         groups: Dict[bool, List[Tuple[int, Row]]] = {False: [], True: []}
+        doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
         for i, doc in enumerate(docs):
-            teacher = bool(self.cfg["use_knowledge_at_inference"] and self.knowledge(doc))
-            groups[teacher].extend((i, row) for row in self._rows(doc))
+            rows = self._rows(doc)
+            pairs = self._doc_pairs(doc, rows)
+            if pairs is not None:
+                doc_pairs[id(doc)] = pairs
+            if self.cfg["use_knowledge_at_inference"]:
+                known = self._row_knowledge([doc] * len(rows), [doc] * len(rows), rows)
+                for row, segments in zip(rows, known):
+                    groups[bool(segments)].append((i, row))
+            else:
+                groups[False].extend((i, row) for row in rows)
         guesses: List[List[Tuple[Row, Any]]] = [[] for _ in docs]
-        pieces: Dict[int, Any] = {}
+        memo: Dict[int, Any] = {}
         for teacher, group in groups.items():
             group.sort(key=lambda item: len(docs[item[0]]))
             for start in range(0, len(group), PREDICT_BATCH):
                 batch = group[start : start + PREDICT_BATCH]
                 batch_docs = [docs[i] for i, _ in batch]
                 rows = [row for _, row in batch]
-                views = self._views(batch_docs, batch_docs, rows, teacher=teacher, student=not teacher, pieces=pieces)
+                views = self._views(
+                    batch_docs, batch_docs, rows, teacher=teacher, student=not teacher, memo=memo, doc_pairs=doc_pairs
+                )
                 logits = self._constrain(self.model.predict(views)[0], batch_docs, rows)
                 for (i, row), guess in zip(batch, self._decode(logits, batch_docs, rows)):
                     guesses[i].append((row, guess))
@@ -334,8 +367,13 @@ class DistillationPipe(TrainablePipe):
         gold: List[int] = []
         known: List[bool] = []
         bounds = [0]  # row r's targets are gold[bounds[r]:bounds[r + 1]]
+        doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
         for eg in examples:
-            for row, targets in self._targets(eg):
+            eg_targets = self._targets(eg)
+            pairs = self._doc_pairs(eg.predicted, [row for row, _ in eg_targets])
+            if pairs is not None:
+                doc_pairs[id(eg.predicted)] = pairs
+            for row, targets in eg_targets:
                 rows.append((eg, row))
                 gold.extend(index.get(target, 0) for target in targets)
                 known.extend(target in index for target in targets)
@@ -349,7 +387,7 @@ class DistillationPipe(TrainablePipe):
         chunk = self.train_chunk or len(rows)
         set_dropout_rate(self.model, drop)
         total = 0.0
-        pieces: Dict[int, Any] = {}
+        memo: Dict[int, Any] = {}
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             span = slice(bounds[start], bounds[start + len(part)])
@@ -361,7 +399,8 @@ class DistillationPipe(TrainablePipe):
                 [row for _, row in part],
                 teacher=distill,
                 student=True,
-                pieces=pieces,
+                memo=memo,
+                doc_pairs=doc_pairs,
             )
             outputs, backprop = self.model.begin_update(views)
             predicted = [eg.predicted for eg, _ in part]

@@ -21,6 +21,7 @@ DEFAULT_MODEL = Config().from_str(
 @architectures = "spacy_cot_distill.CotRelModel.v1"
 encoder = "sentence-transformers/all-MiniLM-L6-v2"
 m = 8
+encoding = "per_sentence"
 """
 )["model"]
 
@@ -114,10 +115,14 @@ def make_cot_rel(
 class CotRel(DistillationPipe):
     """Relations between candidate pairs, from the student view (soft prompts + marked text) of a distilled encoder.
 
-    Each candidate pair is one encoder input, its head and tail marked; the two
-    start markers' vectors feed a linear layer over all labels, `none_label`
-    included. Training adds the teacher view (marked text + caption + the
-    `doc._.cot` dimensions `cot_dims`, all if None) and the loss
+    The mentions of a doc's candidate pairs are marked in its text; with the
+    model's `encoding = "per_sentence"` each window of a doc is one encoder
+    input for all the pairs in it, with "per_pair" each pair is one input. A
+    pair's head and tail start markers' vectors feed a linear layer over all
+    labels, `none_label` included. Training adds the teacher view (marked text +
+    caption + the `cot_dims` dimensions, all if None, of the pair's own
+    knowledge, relation["cot"] as `generate --task rel` writes it, or else of
+    doc._.cot) and the loss
     `alpha*(CE_teacher + CE_student) + (1-alpha)*T^2*KL(teacher || student)` per pair.
 
     Training rows are every gold record of the reference (a pair the data labels
@@ -193,6 +198,20 @@ class CotRel(DistillationPipe):
     def _pairs(self, rows: Sequence[Row]) -> List[Pair]:
         return list(rows)
 
+    def _doc_pairs(self, doc: Doc, rows: Sequence[Row]) -> List[Pair]:
+        """The rows and the doc's other candidates: training marks the mentions that inference marks."""
+        return list(dict.fromkeys([*rows, *self.candidates(doc)]))
+
+    def _row_knowledge(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[str]]:
+        """Each pair's teacher text: the "cot" of its relation in the knowledge doc where it has one, else doc._.cot."""
+        found: Dict[int, Dict[Pair, Dict[str, str]]] = {}
+        segments = []
+        for doc, known, pair in zip(docs, knowledge_docs, rows):
+            if id(known) not in found:
+                found[id(known)] = pair_knowledge(known, doc)
+            segments.append(self.knowledge(known, found[id(known)].get(pair)))
+        return segments
+
     def _constrain(
         self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row], gold: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
@@ -252,3 +271,15 @@ class CotRel(DistillationPipe):
             others = random.sample(others, self.cfg["max_none_pairs"])
         rows.extend((pair, self.cfg["none_label"]) for pair in others)
         return rows
+
+
+def pair_knowledge(source: Doc, target: Doc) -> Dict[Pair, Dict[str, str]]:
+    """The relations of `source` that carry their own "cot", by their (head, tail) on `target` (the first one of a pair)."""
+    found: Dict[Pair, Dict[str, str]] = {}
+    for relation in source._.relations:
+        if relation.get("cot"):
+            head = align_span(source, relation["head"], target)
+            tail = align_span(source, relation["tail"], target)
+            if head is not None and tail is not None:
+                found.setdefault((head, tail), dict(relation["cot"]))
+    return found
