@@ -35,7 +35,7 @@ class RelModule(nn.Module):
         n_heads: int,
         dropout: float,
         markers: Sequence[str],
-        encoding: str = "per_pair",
+        encoding: str,
     ):
         super().__init__()
         self.tokenizer = tokenizer
@@ -197,15 +197,15 @@ class RelInputs:
         return RelInputs([(view.to(device), heads.to(device), tails.to(device)) for view, heads, tails in self.views])
 
 
-@registry.architectures("spacy_cot_distill.CotRelModel.v1")
-def build_cot_rel_model(
+@registry.architectures("spacy_cot_distill.CotRelModel.v2")
+def build_cot_rel_model_v2(
     encoder: str,
     m: int = 8,
     n_heads: int = 4,
     dropout: float = 0.1,
+    encoding: str = "per_sentence",
     markers: List[str] = list(MARKERS),
     quantize: Optional[str] = None,
-    encoding: str = "per_pair",
 ) -> Model:
     """Label logits per candidate pair from a prompted encoder over the marked text, for `cot_rel`.
 
@@ -213,16 +213,15 @@ def build_cot_rel_model(
     m (int): The number of soft prompts the conditional prompt generator puts before the student's text.
     n_heads (int): Attention heads of the prompt generator (1 where the encoder width is not divisible by it).
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
+    encoding (str): "per_sentence": one encoder sequence per window of a doc (and per view) for all its pairs,
+        each mention marked once with plain-text markers (`<PER>` ... `</PER>`, `<E>` ... `</E>` where the type is
+        unknown), a pair's vector from its head's and tail's start markers. "per_pair": one sequence per pair,
+        its head and tail marked with `markers` (the only encoding of `CotRelModel.v1`).
     markers (List[str]): "per_pair" only: the 4 tokens added to the encoder's vocabulary: head start, head end,
         tail start, tail end.
     quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
         loaded (CPU inference); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`).
         Training runs in fp32 only.
-    encoding (str): "per_sentence": one encoder sequence per window of a doc (and per view) for all its pairs,
-        each mention marked once with plain-text markers (`<PER>` ... `</PER>`, `<E>` ... `</E>` where the type is
-        unknown), a pair's vector from its head's and tail's start markers. "per_pair": one sequence per pair,
-        its head and tail marked with `markers`. "per_pair" is the default here so that configs and pipelines
-        written before the setting keep their meaning; the `cot_rel` factory and the configs set "per_sentence".
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_pairs, nO] per view asked for.
     """
     if encoding not in ENCODINGS:
@@ -238,3 +237,16 @@ def build_cot_rel_model(
         "cot_rel_model", encoder, build, dropout=dropout, min_length=m + 6, m=m,
         special_tokens=markers if encoding == "per_pair" else (), quantize=quantize,
     )
+
+
+@registry.architectures("spacy_cot_distill.CotRelModel.v1")
+def build_cot_rel_model(
+    encoder: str,
+    m: int = 8,
+    n_heads: int = 4,
+    dropout: float = 0.1,
+    markers: List[str] = list(MARKERS),
+    quantize: Optional[str] = None,
+) -> Model:
+    """`CotRelModel.v2` with `encoding = "per_pair"`: the model of the pipelines saved before v2 (same arguments)."""
+    return build_cot_rel_model_v2(encoder, m, n_heads, dropout, "per_pair", markers, quantize)

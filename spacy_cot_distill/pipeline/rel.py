@@ -11,6 +11,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..data.spans import align_span
+from ..models import rel_model  # noqa: F401  (registers the architectures of the default model)
 from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
 from .label_types import LabelTypes, allowed_labels
 from .pairs import Candidates, Pair
@@ -18,7 +19,7 @@ from .pairs import Candidates, Pair
 DEFAULT_MODEL = Config().from_str(
     """
 [model]
-@architectures = "spacy_cot_distill.CotRelModel.v1"
+@architectures = "spacy_cot_distill.CotRelModel.v2"
 encoder = "sentence-transformers/all-MiniLM-L6-v2"
 m = 8
 encoding = "per_sentence"
@@ -73,7 +74,7 @@ def make_cot_rel(
 ) -> "CotRel":
     """Create a `cot_rel` component: relations between candidate pairs from an encoder distilled from CoT knowledge.
 
-    model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotRelModel.v1`.
+    model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotRelModel.v2`.
     candidates (Callable[[Doc], List[Pair]]): The (head, tail) pairs to classify in a doc, e.g. GoldPairs or EntityPairs.
     none_label (str): The label of a pair with no relation; learnt like the others, never written unless output_none.
     threshold (float): The lowest probability of a relation written to doc._.relations (below it: none_label).
