@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import spacy
-import torch
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -80,6 +79,26 @@ def test_encoder_passes_per_window_or_per_pair(tiny_encoder, encoding):
         rel.update([Example(doc.copy(), doc) for doc in docs])
     # one update of 2 x 12 pairs: the student view, then the teacher view, each one call for both docs
     assert counted.calls == ([2, 2] if encoding == "per_sentence" else [2 * n_pairs, 2 * n_pairs])
+
+
+def test_training_marks_the_mentions_inference_marks(tiny_encoder):
+    """A training step reads a sample of the pairs, in the windows inference builds for all of them."""
+    nlp, _ = initialized(tiny_encoder, "per_sentence", max_length=96, candidates=ENTITY_PAIRS, max_none_pairs=1)
+    rel = nlp.get_pipe("cot_rel")
+    doc = four_entities(nlp)
+    example = Example(doc.copy(), doc)
+    rows = [pair for pair, _ in rel._training_rows(example)]
+    candidates = rel.candidates(example.predicted)
+    assert len(rows) == 2 and len(candidates) == 12
+
+    def student_ids(pairs, doc_pairs):
+        views = rel._views([example.predicted] * len(pairs), [doc] * len(pairs), pairs, teacher=False, student=True,
+                           doc_pairs={id(example.predicted): doc_pairs})
+        return torch_module(rel.model).featurize(views).views[0][0].input_ids.tolist()
+
+    assert student_ids(rows, rel._doc_pairs(example.predicted, rows)) == student_ids(candidates, candidates)
+    # laid out from the gold pair alone, the window would lack the markers of the other two mentions
+    assert student_ids(rows[:1], rows[:1]) != student_ids(rows[:1], candidates)
 
 
 def test_markers_are_typed_where_the_type_is_known(tiny_encoder):
