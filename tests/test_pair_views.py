@@ -160,7 +160,8 @@ class CountingTokenizer:
         return getattr(self.tokenizer, name)
 
 
-def test_a_long_doc_is_tokenized_once_for_all_its_pairs(tmp_path):
+@pytest.mark.parametrize("encoding", ["per_sentence", "per_pair"])
+def test_a_long_doc_is_tokenized_once_for_all_its_pairs(tmp_path, encoding):
     """nlp() on a doc with many batches of pairs: its words go through the tokenizer once, not once per batch."""
     import spacy
     from spacy.tokens import Span
@@ -171,7 +172,9 @@ def test_a_long_doc_is_tokenized_once_for_all_its_pairs(tmp_path):
     from tiny_models import make_tiny_bert
     from tiny_relations import TRAIN, given_pairs, make_doc, rel_nlp
 
-    nlp = rel_nlp(make_tiny_bert(tmp_path / "bert"), candidates={"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 20})
+    encoder = make_tiny_bert(tmp_path / "bert")
+    model = {"encoder": str(encoder), "m": 2, "n_heads": 2, "dropout": 0.0, "encoding": encoding}
+    nlp = rel_nlp(encoder, model=model, candidates={"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 20})
     gold = [make_doc(nlp, text, rels) for text, rels in TRAIN]
     nlp.initialize(lambda: [Example(given_pairs(doc), doc) for doc in gold])
     doc = nlp.make_doc(" ".join(["john went to london and paris with mary"] * 12))

@@ -94,7 +94,7 @@ def test_training_marks_the_mentions_inference_marks(tiny_encoder):
     def student_ids(pairs, doc_pairs):
         views = rel._views([example.predicted] * len(pairs), [doc] * len(pairs), pairs, teacher=False, student=True,
                            doc_pairs={id(example.predicted): doc_pairs})
-        return torch_module(rel.model).featurize(views).views[0][0].input_ids.tolist()
+        return torch_module(rel.model).featurize(views).views[0].input_ids.tolist()
 
     assert student_ids(rows, rel._doc_pairs(example.predicted, rows)) == student_ids(candidates, candidates)
     # laid out from the gold pair alone, the window would lack the markers of the other two mentions
@@ -108,7 +108,7 @@ def test_markers_are_typed_where_the_type_is_known(tiny_encoder):
     doc = nlp.make_doc("Obama said Apple is in London")
     doc.ents = [Span(doc, 0, 1, label="PER"), Span(doc, 5, 6, label="LOC")]
     pairs = [((0, 1), (2, 3)), ((0, 1), (5, 6))]  # Apple is no entity of the doc: its markers are untyped
-    view = module.featurize(rel._views([doc, doc], [doc, doc], pairs, teacher=False, student=True)).views[0][0]
+    view = module.featurize(rel._views([doc, doc], [doc, doc], pairs, teacher=False, student=True)).views[0]
     assert view.input_ids.shape[0] == 1  # one window for both pairs
     words = ["<PER>", "Obama", "</PER>", "said", "<E>", "Apple", "</E>", "is", "in", "<LOC>", "London", "</LOC>"]
     expected = [i for pieces in word_pieces(module.tokenizer, words) for i in pieces]
@@ -155,7 +155,7 @@ def student_positions(rel, doc):
     pairs = rel.candidates(doc)
     views = rel._views([doc] * len(pairs), [doc] * len(pairs), pairs, teacher=False, student=True,
                        doc_pairs={id(doc): rel._doc_pairs(doc, pairs)})
-    view = torch_module(rel.model).featurize(views).views[0][0]
+    view = torch_module(rel.model).featurize(views).views[0]
     return int(view.attention_mask.sum()), len(pairs)
 
 
@@ -278,7 +278,7 @@ def test_a_pair_with_its_own_knowledge_gives_the_teacher_other_input(tiny_encode
         [PAIR_COT["sentence"]], [KNOWLEDGE["noun"], KNOWLEDGE["sentence"]], [KNOWLEDGE["noun"], KNOWLEDGE["sentence"]]]
     views = rel._views([predicted] * 3, [reference] * 3, pairs, teacher=True, student=True,
                        doc_pairs={id(predicted): rel._doc_pairs(predicted, pairs)})
-    (student, _, _), (teacher, _, _) = module.featurize(views).views
+    student, teacher = module.featurize(views).views
     rows = [teacher.input_ids[r][teacher.attention_mask[r].bool()].tolist() for r in range(teacher.input_ids.shape[0])]
     if encoding == "per_sentence":
         # one window for the three pairs: the teacher reads it once with the pair's knowledge, once with the doc's

@@ -169,7 +169,7 @@ class RelModule(nn.Module):
 
     def forward(self, inputs: "RelInputs") -> List[torch.Tensor]:
         """Logits [n_pairs, nO] per view."""
-        return [self._view_logits(view, heads, tails) for view, heads, tails in inputs.views]
+        return [self._view_logits(*view) for view in zip(inputs.views, inputs.heads, inputs.tails)]
 
     def _view_logits(self, view: ViewBatch, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
         hidden = self.text_encoder(view.input_ids, view.attention_mask, view.prompted)
@@ -184,17 +184,26 @@ class RelModule(nn.Module):
 
 
 class RelInputs:
-    """The views of a batch of pairs (student, and teacher when distilling), each with every pair's two marker words."""
+    """The views of a batch of pairs (student, and teacher when distilling), and in each every pair's two marker words."""
 
-    def __init__(self, views: Optional[List[Tuple[ViewBatch, torch.Tensor, torch.Tensor]]] = None):
+    def __init__(
+        self,
+        views: Optional[List[ViewBatch]] = None,
+        heads: Optional[List[torch.Tensor]] = None,
+        tails: Optional[List[torch.Tensor]] = None,
+    ):
         self.views = views if views is not None else []
+        self.heads = heads if heads is not None else []
+        self.tails = tails if tails is not None else []
 
     def add(self, view: ViewBatch, heads: Sequence[int], tails: Sequence[int]) -> None:
-        as_tensor = lambda words: torch.as_tensor(words, dtype=torch.long)  # noqa: E731
-        self.views.append((view, as_tensor(heads), as_tensor(tails)))
+        self.views.append(view)
+        self.heads.append(torch.as_tensor(heads, dtype=torch.long))
+        self.tails.append(torch.as_tensor(tails, dtype=torch.long))
 
     def to(self, device: torch.device) -> "RelInputs":
-        return RelInputs([(view.to(device), heads.to(device), tails.to(device)) for view, heads, tails in self.views])
+        move = lambda tensors: [t.to(device) for t in tensors]  # noqa: E731
+        return RelInputs(move(self.views), move(self.heads), move(self.tails))
 
 
 @registry.architectures("spacy_cot_distill.CotRelModel.v2")
