@@ -36,10 +36,6 @@ class Window:
 
     words: List[List[int]]
 
-    @property
-    def n_pieces(self) -> int:
-        return sum(len(word) for word in self.words)
-
 
 @dataclass
 class DocLayout:
@@ -84,8 +80,8 @@ def nearest_words(sizes: Sequence[int], anchors: Sequence[int], keep: Iterable[i
     """The positions of the words to read, in order: `keep`, then the others nearest an anchor while they fit.
 
     Words go by distance to the nearest anchor, the earlier on ties, and stop at
-    the first that would take the sub-tokens (`sizes`) past `budget`. Only the
-    words kept and the one that no longer fits are looked at.
+    the first that would take the sub-tokens (`sizes`) past `budget`, so the
+    work is bounded by what is kept, not by the doc's length.
     """
     kept = set(keep)
     used = sum(sizes[p] for p in kept)
