@@ -9,7 +9,7 @@ from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi
+from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi_batch
 from ..models.crf import LinearChainCRF, crf_distillation_loss, length_mask, pad_rows
 from ..models.encoder import torch_module
 from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
@@ -160,5 +160,4 @@ class CotNer(DistillationPipe):
         transitions, start = transition_scores(tags), start_scores(tags)
         log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
         log_probs[spaces, 1:] = NEG  # tags[0] is O
-        offsets = numpy.cumsum([0] + [len(doc) for doc in docs])
-        return [viterbi(log_probs[a:b], transitions, start) for a, b in zip(offsets[:-1], offsets[1:])]
+        return viterbi_batch(log_probs, [len(doc) for doc in docs], transitions, start)
