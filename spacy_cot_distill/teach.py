@@ -9,9 +9,10 @@ text alone, as joint training's teacher reads it; such docs are counted.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Sequence, Union
 
 from spacy.language import Language
+from spacy.tokens import Doc
 from wasabi import msg
 
 from .data.docbin import read_docs, write_docs
@@ -86,9 +87,17 @@ def teach(
         raise ValueError(f"temperature must be positive, not {temperature}")
     check_writable(output_path)
     docs = read_docs(input_path, pipe.vocab)
+    store_teacher_distributions(pipe, docs, temperature, batch_size)
+    write_docs(output_path, docs)
+    without = sum(1 for doc in docs if not pipe.knowledge(doc))
+    return TeachSummary(len(docs), without, pipe.tags, temperature, "crf" if pipe.crf is not None else "softmax")
+
+
+def store_teacher_distributions(
+    pipe: CotNer, docs: Sequence[Doc], temperature: Optional[float] = None, batch_size: int = PREDICT_BATCH
+) -> None:
+    """Store the teacher view's per-token distributions at T (None: the component's) on each doc, in place."""
+    temperature = pipe.cfg["temperature"] if temperature is None else temperature
     head = "crf" if pipe.crf is not None else "softmax"
     for doc, log_probs in zip(docs, pipe.teacher_log_probs(docs, temperature, batch_size)):
         store_distribution(doc, log_probs, pipe.tags, temperature, head)
-    write_docs(output_path, docs)
-    without = sum(1 for doc in docs if not pipe.knowledge(doc))
-    return TeachSummary(len(docs), without, pipe.tags, temperature, head)
