@@ -122,7 +122,8 @@ def train(name: str, paths: dict, encoder: str, steps: int, batch_words: int, se
     `train_docs` in place of the train split (a two-stage student's taught docs)."""
     spec = TRAININGS[name]
     overrides = {
-        "paths.train": str(train_docs or paths["train", spec.knowledge]), "paths.dev": str(paths["valid", spec.knowledge]),
+        "paths.train": str(train_docs or paths["train", spec.knowledge]),
+        "paths.dev": str(paths["valid", spec.knowledge]),
         "paths.encoder": encoder, "training.max_steps": steps,
         "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
         "training.batcher.size": batch_words, "training.eval_frequency": eval_every, "system.seed": seed,
@@ -131,7 +132,8 @@ def train(name: str, paths: dict, encoder: str, steps: int, batch_words: int, se
     return spacy_train(ROOT / "configs" / spec.config, out, overrides, gpu_id)
 
 
-def taught_docs(name: str, paths: dict, args: argparse.Namespace, settings: Dict[str, Any]) -> Tuple[Path, Dict[str, Any]]:
+def taught_docs(name: str, paths: dict, args: argparse.Namespace,
+                settings: Dict[str, Any]) -> Tuple[Path, Dict[str, Any]]:
     """The train docs of TRAININGS[name] with its teacher's distributions, and the teacher's one-off costs.
 
     The teacher (the training `TRAININGS[name].teacher` at TEACHER_SEED, the very
@@ -158,7 +160,8 @@ def taught_docs(name: str, paths: dict, args: argparse.Namespace, settings: Dict
         "trained_as": spec.teacher, "seed": TEACHER_SEED, "model": str(out / "model-best"),
         "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
         "best_f": max((p["f"] or 0.0 for p in curve(training, "ents_f", "ents_p", "ents_r")), default=None),
-        "teach_seconds": done["seconds"], "taught_docs": done["docs"], "docs_without_knowledge": done["without_knowledge"],
+        "teach_seconds": done["seconds"], "taught_docs": done["docs"],
+        "docs_without_knowledge": done["without_knowledge"],
     }
 
 

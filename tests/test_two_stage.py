@@ -102,9 +102,9 @@ def test_stage_one_trains_the_teacher_view_alone(tiny_encoder):
     assert any(not torch.equal(p, encoder[name]) for name, p in module.encoder.named_parameters())
     # every doc is read by the teacher view: with its knowledge, or (a plain text) alone
     del calls[:]
-    with_knowledge = [Doc(nlp.vocab, words=[t.text for t in eg.reference], spaces=[bool(t.whitespace_) for t in eg.reference],
-                          user_data=dict(eg.reference.user_data)) for eg in train]
-    predicted = [ents(doc) for doc in nlp.pipe(with_knowledge)]
+    unannotated = [Doc(nlp.vocab, words=[t.text for t in eg.reference], user_data=dict(eg.reference.user_data))
+                   for eg in train]  # the words and the knowledge, no entities
+    predicted = [ents(doc) for doc in nlp.pipe(unannotated)]
     assert predicted == [sorted(gold) for _, gold in TRAIN]
     nlp("Obama said Apple is in London")
     assert calls and all(views == [False] for views in calls)

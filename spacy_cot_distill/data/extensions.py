@@ -37,7 +37,8 @@ def _stored(name: str, normalise: Callable[[Any], Any]):
 
 
 def register_extensions() -> None:
-    """Register doc._.doc_id, image_id, caption, augmented_from, teacher_log_probs, cot, cot_flags, relations (idempotent)."""
+    """Register doc._.doc_id, image_id, caption, augmented_from, teacher_log_probs, cot, cot_flags and relations
+    (idempotent)."""
     for name in _PLAIN:
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)

@@ -23,7 +23,7 @@ EXTENSION = "teacher_log_probs"
 
 @dataclass
 class StoredDistribution:
-    """A doc's stored teacher distribution: its tags, temperature, the head that made it, [n_tokens, n_tags] log-probabilities."""
+    """A doc's stored teacher distribution: tags, temperature, the head that made it, [n_tokens, n_tags] log-probs."""
 
     tags: List[str]
     temperature: float
@@ -42,7 +42,7 @@ def doc_name(doc: Doc) -> str:
 def store_distribution(doc: Doc, log_probs: numpy.ndarray, tags: Sequence[str], temperature: float, head: str) -> None:
     """Store the teacher's [len(doc), len(tags)] log-probabilities on `doc` (float32)."""
     if log_probs.shape != (len(doc), len(tags)):
-        raise ValueError(f"{doc_name(doc)}: {log_probs.shape} log-probabilities for {len(doc)} tokens and {len(tags)} tags")
+        raise ValueError(f"{doc_name(doc)}: {log_probs.shape} log-probabilities for {len(doc)} tokens, {len(tags)} tags")
     data = numpy.ascontiguousarray(log_probs, dtype="<f4")
     setattr(doc._, EXTENSION, {
         "tags": list(tags), "temperature": float(temperature), "head": head, "dtype": data.dtype.str,
