@@ -51,8 +51,15 @@ def test_texts_are_tokenized_together_and_as_each_alone(tiny_encoder, monkeypatc
     assert cache.texts(texts[-3:]) == together[-3:] and len(calls) == 1  # the last three were kept
 
 
-def test_the_fast_path_gives_the_tokenizers_own_ids(tiny_encoder):
+def test_the_fast_path_gives_the_tokenizers_own_ids(tiny_encoder, tmp_path):
+    """Even from a tokenizer saved to pad and truncate (as all-MiniLM-L6-v2's is: every text padded to 128)."""
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_encoder))
-    assert tokenizer.is_fast
-    texts = ["John", "New York", "@mary", "", "  ", "smithapple", "é"]
-    assert views.encode_texts(tokenizer, texts) == tokenizer(texts, add_special_tokens=False)["input_ids"]
+    tokenizer.backend_tokenizer.enable_padding(length=16)
+    tokenizer.backend_tokenizer.enable_truncation(max_length=3)
+    tokenizer.save_pretrained(tmp_path)
+    texts = ["John", "New York", "@mary", "", "  ", "smithapple", "é", "john went to new york with mary and smith"]
+    saved = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert saved.is_fast and saved.backend_tokenizer.padding is not None  # the state the fast path must undo
+    ids = views.encode_texts(saved, texts)
+    assert ids == AutoTokenizer.from_pretrained(str(tmp_path))(texts, add_special_tokens=False)["input_ids"]
+    assert len(ids[-1]) > 3 and all(0 not in pieces for pieces in ids)  # neither cut nor padded

@@ -76,8 +76,14 @@ def encode_texts(tokenizer: Any, texts: Sequence[str]) -> List[List[int]]:
     if not texts:
         return []
     if getattr(tokenizer, "is_fast", False):
-        encodings = tokenizer.backend_tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [encoding.ids for encoding in encodings]
+        backend = tokenizer.backend_tokenizer
+        # as `tokenizer(...)` does when asked for neither: a saved tokenizer may pad (all-MiniLM-L6-v2's pads
+        # every text to 128) or truncate by default
+        if backend.padding is not None:
+            backend.no_padding()
+        if backend.truncation is not None:
+            backend.no_truncation()
+        return [encoding.ids for encoding in backend.encode_batch(list(texts), add_special_tokens=False)]
     return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
 
