@@ -1,4 +1,4 @@
-"""Issue 15: `cot-distill annotate` on N Twitter tweets: single process, --n-process 2, and --ray with 2 workers.
+"""Issue 15: `cot-distill annotate` on N Twitter tweets: single process, --n-process 2, --ray with 1 and 2 workers.
 
 Each row is a fresh `python -m spacy_cot_distill annotate` process (so model loading, spaCy's process start
 and the local Ray instance's start are in the wall time), fed the first N tweets of a UMT-format file as
@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
+
+from spacy_cot_distill.files import write_file
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -91,8 +93,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of the single process")
-    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray CPUs each of the 2 actors reserves")
-    parser.add_argument("--rows", default="single,n_process,ray")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray CPUs each actor reserves")
+    parser.add_argument("--rows", default="single,n_process,ray1,ray")
     parser.add_argument("--work", type=Path, default=Path("/tmp/annotate_bench"))
     parser.add_argument("--record", action="store_true", help="Append the table to benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -106,30 +108,37 @@ def main() -> None:
     rows = {
         "single": (["--n-process", "1"], str(args.threads)),
         "n_process": (["--n-process", "2"], "1"),
+        "ray1": (["--ray", "--workers", "1", "--cpus-per-worker", str(args.cpus_per_worker)], "1"),
         "ray": (["--ray", "--workers", "2", "--cpus-per-worker", str(args.cpus_per_worker)], "1"),
     }
-    labels = {"single": "single process", "n_process": "--n-process 2", "ray": "--ray, 2 workers (local)"}
+    labels = {"single": "single process", "n_process": "--n-process 2", "ray1": "--ray, 1 worker (local)",
+              "ray": "--ray, 2 workers (local)"}
     table = []
+    docs_per_second = {}
+    load_before = os.getloadavg()[0]
     for name in args.rows.split(","):
         extra, threads = rows[name]
         out = args.work / f"{name}.jsonl"
         wall, peak = run_measured(base + [str(out)] + common + extra, {**env, "OMP_NUM_THREADS": threads})
         same = "yes" if (args.work / "single.jsonl").exists() and out.read_bytes() == (
             args.work / "single.jsonl").read_bytes() else "no"
+        docs_per_second[name] = n / wall
         table.append((labels[name], threads, f"{wall:.1f}", f"{n / wall:.1f}", f"{peak:.0f}", same))
         print(f"{labels[name]}: {wall:.1f} s, {n / wall:.1f} docs/s, peak tree RSS {peak:.0f} MB", flush=True)
     header = ("mode", "torch threads/process", "wall s", "docs/s", "peak tree RSS MB", "= single")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in table]
+    if "ray1" in docs_per_second and "ray" in docs_per_second:
+        lines.append(f"\nRay scaling, 2 workers against 1: {docs_per_second['ray'] / docs_per_second['ray1']:.2f}x")
+    load = f"load average (1 min) {load_before:.2f} before the first row, {os.getloadavg()[0]:.2f} after the last"
     print(f"\nannotate on {n} tweets of {args.data.name}, model {args.model}, batch {args.batch_size}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n")
+          f"{os.cpu_count()} cores, {load}\n")
     print("\n".join(lines))
     if args.record:
-        with RESULTS.open("a", encoding="utf-8") as results:
-            results.write(f"\n## annotate throughput (issue 15): {n} tweets of {args.data.name}, model {args.model}\n\n"
-                          f"Command: `python benchmarks/annotate_throughput.py {' '.join(sys.argv[1:])}`; "
-                          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end.\n\n"
-                          + "\n".join(lines) + "\n")
+        write_file(RESULTS, RESULTS.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
+                   f"## annotate throughput (issue 15): {n} tweets of {args.data.name}, model {args.model}\n\n"
+                   f"Command: `python benchmarks/annotate_throughput.py {' '.join(sys.argv[1:])}`; "
+                   f"{os.cpu_count()} cores, {load}.\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,17 @@ Rows: (a) stock spaCy transformer + ner (configs/baseline_ner.cfg); (b) cot_ner
 without distillation (student alone); (c) cot_ner distilled with the ChatGPT
 knowledge, text only at inference; (d) the same with the Qwen knowledge
 (noun + sentence + multimodal); (e) the (c) model's teacher view, reading the
-valid docs' ChatGPT knowledge (no extra training: (c)'s model). Every trained
-row gets the same steps, batches and optimizer, and is evaluated on valid every
---eval-every steps; the result is spaCy's ents_p/r/f (overall and per type) of
-model-best on the gold tokens of valid, text only (knowledge for (e)).
+valid docs' ChatGPT knowledge (no extra training: (c)'s model); (t) the teacher
+trained alone (configs/cot_ner_teacher.cfg, stage one of two-stage
+distillation), reading the valid docs' knowledge, in training too; (f) a
+two-stage student: `cot-distill teach` stores the seed-0 (t) model's
+distributions on the train docs once (cached under --work), then cot_ner.cfg
+with `distill_from = "stored"` trains on them, text only at inference; its
+record carries the teacher's one-off cost (the (t) training's seconds and the
+`teach` seconds) apart from its own. Every trained row gets the same steps,
+batches and optimizer, and is evaluated on valid every --eval-every steps; the
+result is spaCy's ents_p/r/f (overall and per type) of model-best on the gold
+tokens of valid, text only (knowledge for (e) and (t)).
 
 Each run appends one JSON line to --results (benchmarks/results/ner.jsonl):
 the run's key (dataset, row, seed, steps, batch words, settings, encoder), the
@@ -18,8 +25,10 @@ kill; trained models are kept under --work. Summarise with
 
   OMP_NUM_THREADS=1 nice -n 15 python benchmarks/ner_accuracy.py twitter2017 --rows a,b,c,e --seeds 0,1,2
   ... --rows c,e --set components.cot_ner.max_length=128      (a screen: settings are part of the key)
+  ... --rows c,t,f --seeds 0,1,2                               (two-stage against joint; one teacher, seed 0)
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -46,11 +55,13 @@ YEAR = {"twitter2015": "15", "twitter2017": "17"}
 
 @dataclass(frozen=True)
 class Training:
-    """How a model is trained: its config, the knowledge source of its docs, its config overrides."""
+    """How a model is trained: its config, the knowledge source of its docs, its config overrides, and, for a
+    two-stage student, the training whose seed-0 model teaches its train docs (`cot-distill teach`)."""
 
     config: str
     knowledge: str
     overrides: Dict[str, Any] = field(default_factory=dict)
+    teacher: Optional[str] = None
 
 
 # one line per trained model; a component setting renamed is a one-line edit here
@@ -59,7 +70,12 @@ TRAININGS = {
     "b": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill": False}),
     "c": Training("cot_ner.cfg", "gpt"),
     "d": Training("cot_ner.cfg", "qwen", {"components.cot_ner.cot_dims": ["noun", "sentence", "multimodal"]}),
+    "t": Training("cot_ner_teacher.cfg", "gpt"),
+    "f": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill_from": "stored"}, teacher="t"),
 }
+# the seed of the teacher a two-stage student learns from, whatever the student's seed: one teacher per dataset,
+# knowledge source, budget, settings and encoder
+TEACHER_SEED = 0
 # row -> (description, the training it scores, whether the valid docs' knowledge is read at inference)
 ROWS: Dict[str, Tuple[str, str, bool]] = {
     "a": ("stock transformer + ner", "a", False),
@@ -67,8 +83,10 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
     "c": ("cot_ner distilled, ChatGPT knowledge", "c", False),
     "d": ("cot_ner distilled, Qwen knowledge", "d", False),
     "e": ("(c)'s teacher view, knowledge at inference", "c", True),
+    "t": ("teacher alone, knowledge at inference", "t", True),
+    "f": ("cot_ner two-stage student, ChatGPT knowledge", "f", False),
 }
-DIFFERENCES = [("c", "b"), ("c", "a")]
+DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c")]
 
 
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
@@ -99,17 +117,52 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
 
 
 def train(name: str, paths: dict, encoder: str, steps: int, batch_words: int, seed: int, out: Path, gpu_id: int,
-          eval_every: int, settings: Dict[str, Any]):
-    """`spacy train` the training `name` of TRAININGS with `settings` on top (or read back a finished one)."""
+          eval_every: int, settings: Dict[str, Any], train_docs: Optional[Path] = None):
+    """`spacy train` the training `name` of TRAININGS with `settings` on top (or read back a finished one);
+    `train_docs` in place of the train split (a two-stage student's taught docs)."""
     spec = TRAININGS[name]
     overrides = {
-        "paths.train": str(paths["train", spec.knowledge]), "paths.dev": str(paths["valid", spec.knowledge]),
+        "paths.train": str(train_docs or paths["train", spec.knowledge]),
+        "paths.dev": str(paths["valid", spec.knowledge]),
         "paths.encoder": encoder, "training.max_steps": steps,
         "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
         "training.batcher.size": batch_words, "training.eval_frequency": eval_every, "system.seed": seed,
         **spec.overrides, **settings,
     }
     return spacy_train(ROOT / "configs" / spec.config, out, overrides, gpu_id)
+
+
+def taught_docs(name: str, paths: dict, args: argparse.Namespace,
+                settings: Dict[str, Any]) -> Tuple[Path, Dict[str, Any]]:
+    """The train docs of TRAININGS[name] with its teacher's distributions, and the teacher's one-off costs.
+
+    The teacher (the training `TRAININGS[name].teacher` at TEACHER_SEED, the very
+    run of that row's own seed 0) is trained once, its model-best teaches once;
+    both are kept under --work and read back in later sittings.
+    """
+    from spacy_cot_distill.teach import find_teacher, teach
+
+    spec = TRAININGS[name]
+    assert spec.teacher is not None
+    out = run_dir(args.work, args.dataset, spec.teacher, f"{args.steps}x{args.batch_words}", f"e{args.eval_every}",
+                  f"s{TEACHER_SEED}", settings=settings, encoder=args.encoder_name)
+    training = train(spec.teacher, paths, args.encoder, args.steps, args.batch_words, TEACHER_SEED, out, args.gpu_id,
+                     args.eval_every, settings)
+    taught = out.with_name(f"{out.name}_taught_{args.dataset}_train_{spec.knowledge}.spacy")
+    marker = taught.with_suffix(".json")  # written after the DocBin: the mark of a finished `teach`
+    if not marker.exists():
+        start = time.perf_counter()
+        summary = teach(find_teacher(spacy.load(out / "model-best")), paths["train", spec.knowledge], taught)
+        write_file(marker, json.dumps({"seconds": round(time.perf_counter() - start, 1), "docs": summary.docs,
+                                       "without_knowledge": summary.without_knowledge}))
+    done = json.loads(marker.read_text())
+    return taught, {
+        "trained_as": spec.teacher, "seed": TEACHER_SEED, "model": str(out / "model-best"),
+        "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
+        "best_f": max((p["f"] or 0.0 for p in curve(training, "ents_f", "ents_p", "ents_r")), default=None),
+        "teach_seconds": done["seconds"], "taught_docs": done["docs"],
+        "docs_without_knowledge": done["without_knowledge"],
+    }
 
 
 def evaluate(model: Path, valid: Path, use_knowledge: bool = False, config: Optional[Dict[str, Any]] = None) -> dict:
@@ -159,6 +212,9 @@ def main() -> None:
     for row in rows:
         spec = TRAININGS[ROWS[row][1]]
         check_overrides(ROOT / "configs" / spec.config, {**spec.overrides, **settings}, row)
+        if spec.teacher is not None:
+            teacher = TRAININGS[spec.teacher]
+            check_overrides(ROOT / "configs" / teacher.config, {**teacher.overrides, **settings}, f"{row}'s teacher")
     paths = prepare(args)
     results = ResultsFile(args.results)
     print(f"encoder {args.encoder_name}, {args.steps} steps of {args.batch_words} words, eval every "
@@ -176,8 +232,11 @@ def main() -> None:
                 continue
             out = run_dir(args.work, args.dataset, trained, f"{args.steps}x{args.batch_words}",
                           f"e{args.eval_every}", f"s{seed}", settings=settings, encoder=args.encoder_name)
+            train_docs, teacher = None, None
+            if TRAININGS[trained].teacher is not None:
+                train_docs, teacher = taught_docs(trained, paths, args, settings)
             training = train(trained, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
-                             args.eval_every, settings)
+                             args.eval_every, settings, train_docs)
             scores = evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge)
             points = curve(training, "ents_f", "ents_p", "ents_r")
             record.update(scores)
@@ -185,9 +244,11 @@ def main() -> None:
                 "eval_every": args.eval_every, "trained_as": trained, "model": str(out / "model-best"),
                 # spaCy's model-best is the last evaluation with the best score
                 "best_step": max(reversed(points), key=lambda p: p["f"] or 0.0)["step"] if points else None,
-                # (e) is not evaluated during training: its curve would be (c)'s
-                "curve": [] if use_knowledge else points,
+                # a row that scores another row's model ((e): (c)'s) has no curve of its own
+                "curve": points if trained == row else [],
                 "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
+                # a two-stage student's teacher and its one-off cost, apart from the student's own seconds
+                **({"teacher": teacher} if teacher else {}),
                 **provenance(),
             })
             results.append(record)

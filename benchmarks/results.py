@@ -251,7 +251,8 @@ def _dedup(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
               differences: Sequence[Tuple[str, str]], per_class: str) -> str:
-    """A markdown summary: mean +- std of P/R/F per (dataset, budget, settings, row), then the differences.
+    """A markdown summary: mean +- std of P/R/F per (dataset, budget, settings, row), then the differences and the
+    one-off cost of each two-stage student's teacher (a record's "teacher").
 
     labels: row -> description, in the order of the table.
     differences: (row, other row) pairs, e.g. ("c", "b"), compared within a dataset, budget and encoder;
@@ -304,6 +305,16 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
                 f"\n({row}) - ({other}): **{diff:+.1f} F1** (means over {len(here)} and {len(ref)} seeds; "
                 f"per common seed: {', '.join(f'{d:+.1f}' for d in per_seed) or 'none'})"
             )
+        for row, runs in groups[gkey].items():
+            # a two-stage student's teacher: a one-off cost, paid once for all its students, not in their seconds
+            teachers = {json.dumps(r["teacher"], sort_keys=True): r["teacher"] for r in runs if r.get("teacher")}
+            for teacher in teachers.values():
+                step = f", {teacher['step_seconds']:.2f} s/step" if teacher.get("step_seconds") is not None else ""
+                out.append(
+                    f"\n({row})'s teacher (row ({teacher['trained_as']}), seed {teacher['seed']}), paid once: trained "
+                    f"in {teacher['train_seconds']:.0f} s{step}, `teach` over {teacher['taught_docs']} train docs in "
+                    f"{teacher['teach_seconds']:.0f} s"
+                )
     return "\n".join(out).lstrip("\n")
 
 

@@ -1,15 +1,21 @@
-"""Seconds per training step of stock spaCy NER, cot_ner distilled, and cot_ner's student alone (RESULTS.md, "Step cost").
+"""Seconds per training step of stock spaCy NER and of cot_ner's trainings (RESULTS.md, "Step cost").
 
-The three pipelines (configs/baseline_ner.cfg; configs/cot_ner.cfg as it is,
-with its full-length teacher; the same with `distill = false`) are built from
-their configs and trained in ONE process on the same batches of Twitter-2017
-train (spacy.batch_by_words.v1, `--batch-words` words, ChatGPT knowledge and
-BLIP-2 captions on the reference docs), alternating step by step (the order
-rotates every step) so that a change of load on a shared machine hits all
-three alike. The first `--warmup` steps of each are not timed. Prints seconds
-per step (mean, and median over steps), the ratios to the stock pipeline, and
-the load average before and after; `--record` appends the table to
-benchmarks/RESULTS.md. Timings mean something only on an otherwise idle machine.
+The rows: stock (configs/baseline_ner.cfg); distilled, joint training
+(configs/cot_ner.cfg as it is, with its full-length teacher); student, the
+same with `distill = false`; and two-stage distillation's two trainings:
+teacher, stage one (configs/cot_ner_teacher.cfg, the teacher view alone), and
+two-stage, stage two (configs/cot_ner.cfg with `distill_from = "stored"`: the
+student view against distributions stored on the docs; here they are made once,
+before timing, by that pipeline's own untrained teacher view over the docs of
+the timed batches: their values do not change a step's cost). The pipelines
+are built from their configs and trained in ONE process on the same batches of
+Twitter-2017 train (spacy.batch_by_words.v1, `--batch-words` words, ChatGPT
+knowledge and BLIP-2 captions on the reference docs), alternating step by step
+(the order rotates every step) so that a change of load on a shared machine
+hits all alike. The first `--warmup` steps of each are not timed. Prints
+seconds per step (mean, and median over steps), the ratios to the stock
+pipeline, and the load average before and after; `--record` appends the table
+to benchmarks/RESULTS.md. Timings mean something only on an otherwise idle machine.
 
   python benchmarks/step_cost.py --data ../shared/data --steps 20 --threads 2 [--record]
 """
@@ -30,6 +36,7 @@ from spacy.util import load_config, load_model_from_config, registry
 from thinc.api import fix_random_seed
 
 from spacy_cot_distill.data.knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge
+from spacy_cot_distill.teach import store_teacher_distributions
 from spacy_cot_distill.data.twitter import read_twitter
 from spacy_cot_distill.files import write_file
 from spacy_cot_distill.packaged_encoders import PACKAGED
@@ -40,6 +47,8 @@ ROWS: Dict[str, tuple] = {
     "stock": ("baseline_ner.cfg", {}),
     "distilled": ("cot_ner.cfg", {}),
     "student": ("cot_ner.cfg", {"components.cot_ner.distill": False}),
+    "teacher": ("cot_ner_teacher.cfg", {}),
+    "two-stage": ("cot_ner.cfg", {"components.cot_ner.distill_from": "stored"}),
 }
 
 
@@ -88,7 +97,7 @@ def main() -> None:
     parser.add_argument("--batch-words", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--encoder", default=None, help="default: all-MiniLM-L6-v2 from its PyPI package")
-    parser.add_argument("--rows", default="stock,distilled,student")
+    parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bucket-rows", type=int, default=None, help="cot_ner model.bucket_rows (default: the config's)")
     parser.add_argument("--teacher-max-length", type=int, default=None, help="cot_ner teacher_max_length (default: the config's)")
@@ -107,6 +116,10 @@ def main() -> None:
     lengths = [len(eg.reference) for eg in next(iter(built.values()))[2]]
     plan = batches(n_docs, args.batch_words, lengths, args.seed)
     plan = [plan[i % len(plan)] for i in range(args.warmup + args.steps)]
+    if "two-stage" in built:  # what `cot-distill teach` stores, on the docs of the planned batches
+        nlp, _, examples, _ = built["two-stage"]
+        used = sorted({i for batch in plan for i in batch})
+        store_teacher_distributions(nlp.get_pipe("cot_ner"), [examples[i].reference for i in used])
     load_before = os.getloadavg()
     seconds: Dict[str, List[float]] = {row: [] for row in rows}
     start = time.time()

@@ -54,11 +54,16 @@ def create_pairs_corpus(
                     pairs.append(pair)
             predicted._.relations = pairs
             if copy_knowledge:
-                predicted._.cot = dict(reference._.cot)
-                predicted._.caption = reference._.caption
+                hand_knowledge(eg)
             yield eg
 
     return read
+
+
+def hand_knowledge(example: Example) -> None:
+    """Give the predicted doc the reference's knowledge (doc._.cot, caption), for scoring a teacher view with it."""
+    example.predicted._.cot = dict(example.reference._.cot)
+    example.predicted._.caption = example.reference._.caption
 
 
 class AugmentedDocs(Corpus):
@@ -88,12 +93,15 @@ def create_augmented_corpus(
     max_length: int = 0,
     limit: int = 0,
     augmenter: Optional[Callable] = None,
+    copy_knowledge: bool = False,
 ) -> Callable[[Language], Iterable[Example]]:
     """The examples of `path`, then those of the `augmented` DocBins (files or folders) whose kind is in `kinds` (None: all).
 
     A folder is read like spaCy's Corpus reads one (every .spacy file below it); an
     empty folder adds nothing, so a workflow can point at the folder `cot-distill
-    augment` writes to whether or not it ran.
+    augment` writes to whether or not it ran. `copy_knowledge` hands each
+    reference's doc._.cot and caption to its predicted doc: a dev corpus that
+    scores a teacher trained alone (`train_views = "teacher"`) with its knowledge.
     """
     options: Dict[str, Any] = dict(gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)
     extras = [] if augmented is None else [augmented] if isinstance(augmented, (str, Path)) else list(augmented)
@@ -107,6 +115,9 @@ def create_augmented_corpus(
 
     def read(nlp: Language) -> Iterator[Example]:
         for corpus in corpora:
-            yield from corpus(nlp)
+            for eg in corpus(nlp):
+                if copy_knowledge:
+                    hand_knowledge(eg)
+                yield eg
 
     return read

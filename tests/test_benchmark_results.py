@@ -146,3 +146,37 @@ def test_ner_accuracy_end_to_end_records_each_run_once(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("recorded, skipped") == 2 and "spacy train" not in again.stdout
     assert len(ResultsFile(results).read()) == 2
+
+
+def test_ner_accuracy_two_stage_rows_train_and_teach_once(tmp_path):
+    """Rows (t) and (f) over two seeds: one teacher (seed 0, the (t) run itself) and one `teach` serve both students;
+    the students' records carry the teacher's one-off cost; a re-run trains nothing."""
+    from ner_accuracy import DIFFERENCES, ROWS
+
+    write_twitter_data(tmp_path / "data")
+    encoder = make_tiny_bert(tmp_path / "bert")
+    results = tmp_path / "ner.jsonl"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "ner_accuracy.py"), "twitter2017", "--data", str(tmp_path / "data"),
+           "--encoder", str(encoder), "--rows", "t,f", "--seeds", "0,1", "--steps", "3", "--batch-words", "40",
+           "--eval-every", "2", "--work", str(tmp_path / "work"), "--results", str(results)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count("spacy train") == 4  # (t) seeds 0 and 1, (f) seeds 0 and 1: the teacher is (t)'s seed 0
+    records = ResultsFile(results).read()
+    assert [(r["row"], r["seed"]) for r in records] == [("t", 0), ("f", 0), ("t", 1), ("f", 1)]
+    teacher_s0, students = records[0], [r for r in records if r["row"] == "f"]
+    assert [p["step"] for p in teacher_s0["curve"]] == [0, 2] and all("teacher" not in r for r in records[::2])
+    for student in students:
+        teacher = student["teacher"]
+        assert teacher["model"] == teacher_s0["model"] and (teacher["trained_as"], teacher["seed"]) == ("t", 0)
+        assert teacher["train_seconds"] > 0 and teacher["teach_seconds"] >= 0 and teacher["taught_docs"] > 0
+        assert student["model"] != teacher["model"] and student["curve"] and 0.0 <= student["f"] <= 1.0
+    assert students[0]["teacher"] == students[1]["teacher"]
+    taught = list((tmp_path / "work").glob("*_taught_*.spacy"))
+    assert len(taught) == 1 and len(list((tmp_path / "work").glob("*_taught_*.json"))) == 1
+    summary = summarise(records, {row: spec[0] for row, spec in ROWS.items()}, DIFFERENCES, "per_type")
+    assert summary.count("(f)'s teacher (row (t), seed 0), paid once: trained in") == 1
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("recorded, skipped") == 4 and "spacy train" not in again.stdout

@@ -1,4 +1,5 @@
 """The cot_ner component: training, serialisation, text-only inference, decoding."""
+import itertools
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
-from spacy_cot_distill.models.bio import bio_tags, start_scores, transition_scores, viterbi
+from spacy_cot_distill.models.bio import bio_tags, start_scores, transition_scores, viterbi_batch
 from spacy_cot_distill.models.distill import distillation_loss
 from spacy_cot_distill.models.encoder import torch_module
 from spacy_cot_distill.models.prompt_generator import ConditionalPromptGenerator, PromptedEncoder
@@ -138,14 +139,33 @@ def valid_bio(tags):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 30), st.integers(0, 2**31 - 1))
-def test_viterbi_never_outputs_invalid_bio(n_words, seed):
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=6), st.integers(0, 2**31 - 1))
+def test_viterbi_never_outputs_invalid_bio(lengths, seed):
     tags = bio_tags(["LOC", "PER"])
     rng = numpy.random.default_rng(seed)
-    scores = rng.normal(size=(n_words, len(tags))).astype("f")
+    scores = rng.normal(size=(sum(lengths), len(tags))).astype("f")
     scores[:, [t.startswith("I-") for t in tags]] += 3.0  # the network prefers I- tags
-    best = viterbi(scores, transition_scores(tags), start_scores(tags))
-    assert len(best) == n_words and valid_bio([tags[i] for i in best])
+    paths = viterbi_batch(scores, lengths, transition_scores(tags), start_scores(tags))
+    assert [len(path) for path in paths] == lengths
+    assert all(valid_bio([tags[i] for i in path]) for path in paths)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=5), st.integers(0, 2**31 - 1))
+def test_batched_viterbi_finds_each_docs_best_valid_path(lengths, seed):
+    """Decoding docs together gives each doc the path an exhaustive search over valid sequences finds alone."""
+    tags = bio_tags(["LOC", "PER"])
+    transitions, start = transition_scores(tags), start_scores(tags)
+    scores = numpy.random.default_rng(seed).normal(size=(sum(lengths), len(tags))).astype("f")
+    offsets = numpy.cumsum([0] + lengths)
+    for path, a, b in zip(viterbi_batch(scores, lengths, transitions, start), offsets[:-1], offsets[1:]):
+
+        def total(seq):
+            return start[seq[0]] + sum(transitions[i, j] for i, j in zip(seq, seq[1:])) + sum(
+                scores[a + t, tag] for t, tag in enumerate(seq))
+
+        best = max(itertools.product(range(len(tags)), repeat=b - a), key=total) if b > a else ()
+        assert path == list(best) or (b > a and numpy.isclose(total(path), total(best)))
 
 
 def test_untrained_model_output_is_valid_bio(tiny_encoder):

@@ -3,7 +3,8 @@ from typing import Any, Callable, Dict, List
 
 from spacy.tokens import Doc
 
-_PLAIN = ("doc_id", "image_id", "caption", "augmented_from")  # augmented_from: {"doc_id", "kind"} or None
+# augmented_from: {"doc_id", "kind"} or None; teacher_log_probs: see data/teacher.py
+_PLAIN = ("doc_id", "image_id", "caption", "augmented_from", "teacher_log_probs")
 
 
 def _relations(value: Any) -> List[Dict[str, Any]]:
@@ -36,7 +37,8 @@ def _stored(name: str, normalise: Callable[[Any], Any]):
 
 
 def register_extensions() -> None:
-    """Register doc._.doc_id, image_id, caption, augmented_from, cot, cot_flags and relations (idempotent)."""
+    """Register doc._.doc_id, image_id, caption, augmented_from, teacher_log_probs, cot, cot_flags and relations
+    (idempotent)."""
     for name in _PLAIN:
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)

@@ -28,18 +28,35 @@ def start_scores(tags: Sequence[str]) -> numpy.ndarray:
     return numpy.array([NEG if tag.startswith("I-") else 0.0 for tag in tags], dtype="f")
 
 
-def viterbi(log_probs: numpy.ndarray, transitions: numpy.ndarray, start: numpy.ndarray) -> List[int]:
-    """Best tag ids for [n_words, n_tags] log-probabilities under hard transition constraints."""
-    n_words = log_probs.shape[0]
-    if n_words == 0:
-        return []
-    score = start + log_probs[0]
-    backpointers = numpy.zeros(log_probs.shape, dtype="i")
-    for t in range(1, n_words):
-        candidates = score[:, None] + transitions
-        backpointers[t] = candidates.argmax(axis=0)
-        score = candidates.max(axis=0) + log_probs[t]
-    best = [int(score.argmax())]
-    for t in range(n_words - 1, 0, -1):
-        best.append(int(backpointers[t, best[-1]]))
-    return best[::-1]
+def viterbi_batch(
+    log_probs: numpy.ndarray, lengths: Sequence[int], transitions: numpy.ndarray, start: numpy.ndarray
+) -> List[List[int]]:
+    """Best tag ids of each doc under hard transition constraints, from [sum(lengths), n_tags] log-probabilities
+    (the docs' rows one after another).
+
+    The docs are padded to the longest and decoded together, one numpy step per
+    position for all of them; a doc's score stops moving after its last word.
+    """
+    sizes = numpy.array(list(lengths), dtype=int)
+    n_docs, longest, n_tags = len(sizes), int(sizes.max(initial=0)), log_probs.shape[1]
+    if longest == 0:
+        return [[] for _ in sizes]
+    offsets = numpy.concatenate([[0], numpy.cumsum(sizes)])
+    padded = numpy.zeros((n_docs, longest, n_tags), dtype=log_probs.dtype)
+    for i in range(n_docs):
+        padded[i, : sizes[i]] = log_probs[offsets[i] : offsets[i + 1]]
+    docs = numpy.arange(n_docs)
+    score = start[None, :] + padded[:, 0]
+    backpointers = numpy.zeros((n_docs, longest, n_tags), dtype=int)
+    for t in range(1, longest):
+        candidates = score[:, :, None] + transitions[None, :, :]  # [doc, from, to]
+        backpointers[:, t] = candidates.argmax(axis=1)
+        moved = candidates.max(axis=1) + padded[:, t]
+        score = numpy.where((t < sizes)[:, None], moved, score)
+    paths = numpy.zeros((n_docs, longest), dtype=int)
+    tag = score.argmax(axis=1)
+    for t in range(longest - 1, -1, -1):
+        paths[:, t] = tag
+        if t:  # docs still inside their words step back; the others keep their final best tag until they start
+            tag = numpy.where(t < sizes, backpointers[docs, t, tag], tag)
+    return [paths[i, : sizes[i]].tolist() for i in range(n_docs)]

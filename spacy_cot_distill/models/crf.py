@@ -126,6 +126,7 @@ def crf_distillation_loss(
     lengths: Sequence[int],
     alpha: float,
     temperature: float,
+    stored: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """`distillation_loss` for a CRF head: a*(NLL_t + NLL_s) + (1-a)*T^2*KL(marginals_t.detach() || marginals_s).
 
@@ -133,7 +134,10 @@ def crf_distillation_loss(
     NLLs are summed over docs and divided by the tokens with a known gold tag, the
     KL (per token, over the CRF's forward-backward marginals at temperature T) is
     averaged over those tokens: the same per-token scale as the softmax head's
-    cross-entropy. Without teacher emissions the loss is the student's NLL alone.
+    cross-entropy. `stored`, in place of teacher emissions, is the teacher's log
+    marginals at T per token [n_tokens, n_tags], made earlier (`cot-distill teach`):
+    a*NLL_s + (1-a)*T^2*KL(stored || marginals_s). With neither, the loss is the
+    student's NLL alone.
     """
     known = known.bool()
     n_known = int(known.sum())
@@ -142,20 +146,23 @@ def crf_distillation_loss(
     mask = length_mask(lengths, student_emissions.device)
     gold_rows, known_rows = pad_rows(gold, lengths), pad_rows(known, lengths, False)
     student = pad_rows(student_emissions, lengths)
-    nll_student = crf.nll(student, gold_rows, known_rows, mask).sum() / n_known
-    if teacher_emissions is None:
-        return nll_student
+    nll = crf.nll(student, gold_rows, known_rows, mask).sum() / n_known
     # The KL compares marginals, not the softmax of the emissions: under a CRF the emissions are not the model's
     # per-token belief (the transitions carry part of it, e.g. I-PER after B-PER), so a softmax over them is a
     # distribution the model never predicts, and T would soften the emissions but not the transitions. The
     # marginals are the CRF's own P(tag | doc) per token, the analogue of the softmax head's distribution, at
     # temperature T (every score / T); one forward-backward per view costs little next to the encoder.
-    teacher = pad_rows(teacher_emissions, lengths)
-    nll_teacher = crf.nll(teacher, gold_rows, known_rows, mask).sum() / n_known
-    # the teacher's marginals are a target: detach them (the CRF's transitions, shared, learn from the NLLs and
-    # from the student's side of the KL)
-    with torch.no_grad():
-        target = crf.log_marginals(teacher, mask, temperature)[known_rows]
+    if teacher_emissions is not None:
+        teacher = pad_rows(teacher_emissions, lengths)
+        nll = crf.nll(teacher, gold_rows, known_rows, mask).sum() / n_known + nll
+        # the teacher's marginals are a target: detach them (the CRF's transitions, shared, learn from the NLLs and
+        # from the student's side of the KL)
+        with torch.no_grad():
+            target = crf.log_marginals(teacher, mask, temperature)[known_rows]
+    elif stored is not None:
+        target = stored[known]  # flat: the order in which [known_rows] reads the padded rows
+    else:
+        return nll
     guess = crf.log_marginals(student, mask, temperature)[known_rows]
     kl = F.kl_div(guess, target, log_target=True, reduction="batchmean")
-    return alpha * (nll_teacher + nll_student) + (1 - alpha) * temperature**2 * kl
+    return alpha * nll + (1 - alpha) * temperature**2 * kl

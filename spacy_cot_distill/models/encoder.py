@@ -170,7 +170,21 @@ def _forward(model: Model, X: Any, is_train: bool):
         set_module_dropout(module, model.attrs["dropout_rate"])
     parameter = next(module.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
-    return model.layers[0](module.featurize(X).to(device), is_train)
+    inputs = module.featurize(X).to(device)
+    if is_train:
+        return model.layers[0](inputs, is_train)
+    # inference_mode skips autograd's version counters and views, which no_grad (thinc's shim) still keeps
+    training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            return module(inputs), _no_backprop
+    finally:
+        module.train(training)
+
+
+def _no_backprop(d_outputs: Any) -> Any:
+    raise ValueError("a model run for prediction (is_train=False) has no backprop: use begin_update to train")
 
 
 def _convert_inputs(model: Model, X: Any, is_train: bool):

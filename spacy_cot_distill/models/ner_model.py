@@ -55,10 +55,8 @@ class NerModule(nn.Module):
         tokenizer, m, max_length = self.tokenizer, self.text_encoder.m, batch.max_length
         # the student's room for text; the teacher reads the same windows, each followed by the doc's knowledge
         budget = max_length - m - 2
-        texts = []
-        for doc in batch.docs:
-            pieces = self.pieces.words([token.text for token in doc])
-            texts.append((pieces, windows(pieces, budget)))
+        all_pieces = self.pieces.texts([[token.text for token in doc] for doc in batch.docs])
+        texts = [(pieces, windows(pieces, budget)) for pieces in all_pieces]
         views = []
         if batch.student:
             student = [(p, w, None) for p, w in texts]

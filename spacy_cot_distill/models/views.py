@@ -4,7 +4,7 @@ Generic over tasks: a "word" is whatever unit a head reads a vector for.
 """
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from spacy.tokens import Doc
@@ -69,12 +69,30 @@ def special_ids(tokenizer: Any) -> Tuple[int, int]:
     return start, sep
 
 
+def encode_texts(tokenizer: Any, texts: Sequence[str]) -> List[List[int]]:
+    """Sub-token ids of each text, without special tokens.
+
+    A fast tokenizer's Rust backend is called directly: the same ids, without
+    the Python dict that `tokenizer(...)` builds per text (most of the cost for
+    many one-word texts).
+    """
+    if not texts:
+        return []
+    if getattr(tokenizer, "is_fast", False):
+        backend = tokenizer.backend_tokenizer
+        # as `tokenizer(...)` does when asked for neither: a saved tokenizer may pad (all-MiniLM-L6-v2's pads
+        # every text to 128) or truncate by default
+        if backend.padding is not None:
+            backend.no_padding()
+        if backend.truncation is not None:
+            backend.no_truncation()
+        return [encoding.ids for encoding in backend.encode_batch(list(texts), add_special_tokens=False)]
+    return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+
+
 def word_pieces(tokenizer: Any, words: Sequence[str]) -> List[List[int]]:
     """Sub-token ids per word; a word the tokenizer drops entirely (e.g. a control character) becomes [UNK]."""
-    if not words:
-        return []
-    ids = tokenizer(list(words), add_special_tokens=False)["input_ids"]
-    return [pieces or [tokenizer.unk_token_id] for pieces in ids]
+    return [pieces or [tokenizer.unk_token_id] for pieces in encode_texts(tokenizer, words)]
 
 
 def windows(pieces: Sequence[Sequence[int]], budget: int) -> List[Tuple[int, int]]:
@@ -107,8 +125,7 @@ def join_segments(sep: int, segments: Sequence[Sequence[int]], segment_max_lengt
 
 def knowledge_ids(tokenizer: Any, segments: Sequence[str], segment_max_length: int = 0) -> List[int]:
     """The knowledge segments (caption, CoT dimensions) as ids, separated by the separator token."""
-    pieces = [tokenizer(segment, add_special_tokens=False)["input_ids"] for segment in segments]
-    return join_segments(special_ids(tokenizer)[1], pieces, segment_max_length)
+    return join_segments(special_ids(tokenizer)[1], encode_texts(tokenizer, segments), segment_max_length)
 
 
 def encoder_length(encoder: Any, length: int) -> int:
@@ -134,7 +151,23 @@ class PieceCache:
 
     def words(self, words: Sequence[str]) -> List[List[int]]:
         """`word_pieces` of a text's words, from the cache where seen before."""
-        return self._get(self._words, tuple(words), lambda key: word_pieces(self.tokenizer, key))
+        return self.texts([words])[0]
+
+    def texts(self, texts: Sequence[Sequence[str]]) -> List[List[List[int]]]:
+        """`word_pieces` of several texts' words; the texts not seen before are tokenised in one call."""
+        keys = [tuple(words) for words in texts]
+        missing = [key for key in dict.fromkeys(keys) if key not in self._words]
+        found = {}
+        if missing:
+            pieces = word_pieces(self.tokenizer, [word for key in missing for word in key])
+            offset = 0
+            for key in missing:
+                found[key] = pieces[offset : offset + len(key)]
+                offset += len(key)
+        result = [found[key] if key in found else self._words[key] for key in keys]
+        for key, value in zip(keys, result):
+            self._put(self._words, key, value)
+        return result
 
     def knowledge(self, segments: Sequence[str], segment_max_length: int = 0) -> List[int]:
         """`knowledge_ids` of the segments, each segment tokenised once."""
@@ -145,19 +178,11 @@ class PieceCache:
                 found[segment] = self._segments[segment]
         missing = [segment for segment in dict.fromkeys(segments) if segment not in found]
         if missing:  # one tokenizer call for all the new segments of a doc
-            for segment, ids in zip(missing, self.tokenizer(missing, add_special_tokens=False)["input_ids"]):
+            for segment, ids in zip(missing, encode_texts(self.tokenizer, missing)):
                 found[segment] = ids
                 self._put(self._segments, segment, ids)
         pieces = [found[segment] for segment in segments]
         return join_segments(special_ids(self.tokenizer)[1], pieces, segment_max_length)
-
-    def _get(self, table: "OrderedDict[Any, Any]", key: Any, make: Callable[[Any], Any]) -> Any:
-        if key in table:
-            table.move_to_end(key)
-            return table[key]
-        value = make(key)
-        self._put(table, key, value)
-        return value
 
     def _put(self, table: "OrderedDict[Any, Any]", key: Any, value: Any) -> None:
         table[key] = value

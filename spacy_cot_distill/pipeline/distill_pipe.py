@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy
 import torch
 from spacy.errors import Errors
 from spacy.language import Language
@@ -34,7 +35,12 @@ DISTILL_DEFAULTS: Dict[str, Any] = {
     "segment_max_length": 0,
     "distill": True,
     "use_knowledge_at_inference": False,
+    "train_views": "both",
+    "distill_from": "joint",
 }
+# what `train_views` and `distill_from` take (two-stage distillation: see `DistillationPipe.__init__`)
+TRAIN_VIEWS = ("both", "teacher")
+DISTILL_FROM = ("joint", "stored")
 
 # rows per forward pass at inference, sorted by doc length so that little is padding
 PREDICT_BATCH = 64
@@ -75,6 +81,20 @@ def select_sections(answer: str, headings: Sequence[str]) -> str:
     return " ".join(part for part in kept if part)
 
 
+def check_stages(train_views: str, distill_from: str, distill: bool) -> None:
+    """Raise unless `train_views` and `distill_from` are known values that make sense together and with `distill`."""
+    if train_views not in TRAIN_VIEWS:
+        raise ValueError(f"train_views must be one of {TRAIN_VIEWS}, not {train_views!r}")
+    if distill_from not in DISTILL_FROM:
+        raise ValueError(f"distill_from must be one of {DISTILL_FROM}, not {distill_from!r}")
+    if train_views == "teacher" and distill_from == "stored":
+        raise ValueError('train_views = "teacher" trains the teacher (stage one), distill_from = "stored" a student '
+                         "from the teacher's stored distributions (stage two): set one of them, in two trainings")
+    if not distill and (train_views == "teacher" or distill_from == "stored"):
+        setting = 'train_views = "teacher"' if train_views == "teacher" else 'distill_from = "stored"'
+        raise ValueError(f"{setting} needs distill = true (distill = false trains the student alone, without a teacher)")
+
+
 class DistillationPipe(TrainablePipe):
     """A TrainablePipe trained by conditional prompt distillation (teacher: text + knowledge, student: text)."""
 
@@ -99,6 +119,8 @@ class DistillationPipe(TrainablePipe):
         segment_max_length: int = 0,
         distill: bool = True,
         use_knowledge_at_inference: bool = False,
+        train_views: str = "both",
+        distill_from: str = "joint",
         scorer: Optional[Callable] = None,
         **settings: Any,
     ):
@@ -123,6 +145,13 @@ class DistillationPipe(TrainablePipe):
             the first segment cannot take all the room; 0 cuts none.
         distill (bool): False trains the student alone (no teacher view, no KL term).
         use_knowledge_at_inference (bool): Read docs that carry knowledge with the teacher view (the upper bound).
+        train_views (str): "both": the student view, with the teacher view beside it where `distill` and
+            `distill_from` call for it (joint training); "teacher": the teacher view alone, its cross-entropy
+            the loss (stage one of two-stage distillation); every doc is then predicted with the teacher view,
+            reading the knowledge it carries.
+        distill_from (str): Where the student's KL target comes from: "joint": the teacher view, in the same
+            step; "stored": the distribution stored on each training example's reference doc by `cot-distill
+            teach` (stage two: no teacher view runs), loss alpha*CE_student + (1-alpha)*T^2*KL(stored || student).
         scorer (Optional[Callable]): The scoring method.
         settings: The component's own settings, stored in `cfg` with the others.
         """
@@ -135,6 +164,7 @@ class DistillationPipe(TrainablePipe):
             raise ValueError(f"segment_max_length must be 0 (no cut) or positive, not {segment_max_length}")
         if answer_sections is not None and not all(isinstance(s, str) and s.strip() for s in answer_sections):
             raise ValueError(f"answer_sections must be a list of section headings, e.g. ['Named entities'], not {answer_sections}")
+        check_stages(train_views, distill_from, distill)
         register_extensions()  # the doc._ attributes read and written here, without relying on the package import
         self.vocab = vocab
         self.model = model
@@ -153,6 +183,8 @@ class DistillationPipe(TrainablePipe):
             "segment_max_length": segment_max_length,
             "distill": distill,
             "use_knowledge_at_inference": use_knowledge_at_inference,
+            "train_views": train_views,
+            "distill_from": distill_from,
         }
 
     # -- what each component defines
@@ -190,6 +222,10 @@ class DistillationPipe(TrainablePipe):
     ) -> torch.Tensor:
         """The logits of a batch of rows with the outputs a row rules out suppressed (`gold`: the targets, in training)."""
         return logits
+
+    def _stored_targets(self, example: Example, row: Row) -> numpy.ndarray:
+        """The teacher's stored log-probabilities [n_targets, n_outputs] of a training row (`distill_from = "stored"`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot distil from stored teacher distributions")
 
     # -- labels
 
@@ -310,16 +346,20 @@ class DistillationPipe(TrainablePipe):
     # -- the loops
 
     def predict(self, docs: Iterable[Doc]) -> List[Any]:
-        """Each doc's guesses; rows with knowledge use the teacher view when `use_knowledge_at_inference`."""
+        """Each doc's guesses; rows with knowledge use the teacher view when `use_knowledge_at_inference`, all rows
+        when the teacher was trained alone (`train_views = "teacher"`)."""
         docs = list(docs)
         groups: Dict[bool, List[Tuple[int, Row]]] = {False: [], True: []}
         doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
+        teacher_alone = self.cfg["train_views"] == "teacher"
         for i, doc in enumerate(docs):
             rows = self._rows(doc)
             pairs = self._doc_pairs(doc, rows)
             if pairs is not None:
                 doc_pairs[id(doc)] = pairs
-            if self.cfg["use_knowledge_at_inference"]:
+            if teacher_alone:
+                groups[True].extend((i, row) for row in rows)
+            elif self.cfg["use_knowledge_at_inference"]:
                 known = self._row_knowledge([doc] * len(rows), [doc] * len(rows), rows)
                 for row, segments in zip(rows, known):
                     groups[bool(segments)].append((i, row))
@@ -349,9 +389,10 @@ class DistillationPipe(TrainablePipe):
         sgd: Optional[Callable] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        """Learn from a batch: both views' cross-entropy and the teacher-to-student KL.
+        """Learn from a batch: both views' cross-entropy and the teacher-to-student KL (see `train_views`, `distill_from`).
 
-        examples (Iterable[Example]): The batch; the teacher reads the knowledge of each reference doc.
+        examples (Iterable[Example]): The batch; the teacher reads the knowledge of each reference doc, a student
+            distilled from stored distributions reads them there.
         drop (float): The dropout rate of the whole network for this update.
         sgd (Optional[Callable]): The optimizer; None accumulates gradients only.
         losses (Optional[Dict[str, float]]): The losses so far, updated with this component's.
@@ -363,9 +404,13 @@ class DistillationPipe(TrainablePipe):
         examples = list(examples)
         validate_examples(examples, f"{type(self).__name__}.update")
         index: Dict[Optional[str], int] = {output: i for i, output in enumerate(self.outputs)}
+        teacher_alone = self.cfg["train_views"] == "teacher"
+        from_stored = self.cfg["distill_from"] == "stored"
+        joint = self.cfg["distill"] and not teacher_alone and not from_stored
         rows: List[Tuple[Example, Row]] = []
         gold: List[int] = []
         known: List[bool] = []
+        stored: List[numpy.ndarray] = []
         bounds = [0]  # row r's targets are gold[bounds[r]:bounds[r + 1]]
         doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
         for eg in examples:
@@ -378,11 +423,13 @@ class DistillationPipe(TrainablePipe):
                 gold.extend(index.get(target, 0) for target in targets)
                 known.extend(target in index for target in targets)
                 bounds.append(len(gold))
+                if from_stored:
+                    stored.append(self._stored_targets(eg, row))
         mask = torch.tensor(known, dtype=torch.bool)
         if not bool(mask.any()):
             return losses
         gold_ids = torch.tensor(gold, dtype=torch.long)
-        distill = self.cfg["distill"]
+        stored_log_probs = torch.from_numpy(numpy.concatenate(stored)) if from_stored else None
         n_known = int(mask.sum())
         chunk = self.train_chunk or len(rows)
         set_dropout_rate(self.model, drop)
@@ -397,18 +444,21 @@ class DistillationPipe(TrainablePipe):
                 [eg.predicted for eg, _ in part],
                 [eg.reference for eg, _ in part],
                 [row for _, row in part],
-                teacher=distill,
-                student=True,
+                teacher=joint or teacher_alone,
+                student=not teacher_alone,
                 memo=memo,
                 doc_pairs=doc_pairs,
             )
+            # the views come out student first; with `train_views = "teacher"` the teacher's is the only one, and
+            # its loss is that of a student without a teacher: the cross-entropy alone
             outputs, backprop = self.model.begin_update(views)
             predicted = [eg.predicted for eg, _ in part]
             outputs = [self._constrain(o, predicted, [row for _, row in part], gold_ids[span].to(o.device)) for o in outputs]
             device = outputs[0].device
             sizes = [bounds[r + 1] - bounds[r] for r in range(start, start + len(part))]
             loss = self._loss(
-                outputs[1] if distill else None, outputs[0], gold_ids[span].to(device), mask[span].to(device), sizes
+                outputs[1] if joint else None, outputs[0], gold_ids[span].to(device), mask[span].to(device), sizes,
+                stored_log_probs[span].to(device) if stored_log_probs is not None else None,
             ) * (int(mask[span].sum()) / n_known)
             backprop(loss)
             total += float(loss.detach())
@@ -419,10 +469,11 @@ class DistillationPipe(TrainablePipe):
 
     def _loss(
         self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,
-        sizes: List[int],
+        sizes: List[int], stored: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """The loss of a chunk of rows from the views' logits; `sizes` gives each row's number of targets."""
-        return distillation_loss(teacher, student, gold, known, self.cfg["alpha"], self.cfg["temperature"])
+        """The loss of a chunk of rows from the views' logits; `sizes` gives each row's number of targets, `stored`
+        the teacher's stored log-probabilities per target (in place of teacher logits, `distill_from = "stored"`)."""
+        return distillation_loss(teacher, student, gold, known, self.cfg["alpha"], self.cfg["temperature"], stored)
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, None]:
         """Not used: `update` computes the loss in torch (see `distillation_loss`)."""

@@ -1,5 +1,5 @@
 """The `cot_ner` component: NER trained by conditional prompt distillation, text-only at inference."""
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -9,10 +9,12 @@ from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi
+from ..data.teacher import doc_name, read_distribution
+from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi_batch
 from ..models.crf import LinearChainCRF, crf_distillation_loss, length_mask, pad_rows
+from ..models.distill import teacher_log_probs
 from ..models.encoder import torch_module
-from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
+from .distill_pipe import DISTILL_DEFAULTS, PREDICT_BATCH, DistillationPipe, Row, resolve_cot_dims
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -45,6 +47,8 @@ def make_cot_ner(
     segment_max_length: int,
     distill: bool,
     use_knowledge_at_inference: bool,
+    train_views: str,
+    distill_from: str,
     scorer: Optional[Callable],
     dims: Optional[List[str]] = None,
 ) -> "CotNer":
@@ -52,7 +56,7 @@ def make_cot_ner(
 
     model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotNerModel.v1`.
     alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
-        distill, use_knowledge_at_inference: The distillation settings, each described in
+        distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
         `DistillationPipe.__init__` and the README's configuration reference.
     scorer (Optional[Callable]): The scoring method, spaCy's NER scorer by default.
     dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
@@ -71,6 +75,8 @@ def make_cot_ner(
         segment_max_length=segment_max_length,
         distill=distill,
         use_knowledge_at_inference=use_knowledge_at_inference,
+        train_views=train_views,
+        distill_from=distill_from,
         scorer=scorer,
     )
 
@@ -88,6 +94,12 @@ class CotNer(DistillationPipe):
     whitespace tokens are never part of an entity, as in spaCy's `ner`. With the
     model's "crf" head the cross-entropies are CRF negative log-likelihoods and
     the KL compares the CRF's per-token marginals (see `crf_distillation_loss`).
+
+    Two-stage distillation: `train_views = "teacher"` trains the teacher view
+    alone; `teacher_log_probs` (the `cot-distill teach` command) stores its
+    per-token distributions on the training docs; `distill_from = "stored"`
+    trains a student against them with no teacher view:
+    `alpha*CE_student + (1-alpha)*T^2*KL(stored || student)`.
     """
 
     no_labels = "found no entity labels: give labels or examples with doc.ents"
@@ -137,14 +149,75 @@ class CotNer(DistillationPipe):
 
     def _loss(
         self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,
-        sizes: List[int],
+        sizes: List[int], stored: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         crf = self.crf
         if crf is None:
-            return super()._loss(teacher, student, gold, known, sizes)
+            return super()._loss(teacher, student, gold, known, sizes, stored)
         return crf_distillation_loss(
-            crf, teacher, student, gold, known, sizes, self.cfg["alpha"], self.cfg["temperature"]
+            crf, teacher, student, gold, known, sizes, self.cfg["alpha"], self.cfg["temperature"], stored
         )
+
+    def teacher_log_probs(
+        self, docs: Sequence[Doc], temperature: Optional[float] = None, batch_size: int = PREDICT_BATCH
+    ) -> List[numpy.ndarray]:
+        """The teacher view's distribution over the tags per token of each doc, as [len(doc), n_tags] log-probabilities.
+
+        What the KL term of joint training compares, without dropout: log softmax(logits / T) with the softmax
+        head, the log of the CRF's forward-backward marginals at T with the "crf" head. The teacher reads each
+        doc's own knowledge (`knowledge`); a doc without any is read as text alone, as in joint training.
+
+        docs (Sequence[Doc]): The docs, carrying the knowledge the teacher reads.
+        temperature (Optional[float]): T; None: the component's `temperature`.
+        batch_size (int): Docs per forward pass, in order of length.
+        RETURNS (List[numpy.ndarray]): float32 log-probabilities per doc, in the order of `docs`.
+        """
+        temperature = self.cfg["temperature"] if temperature is None else temperature
+        result = [numpy.zeros((0, len(self.tags)), dtype="float32") for _ in docs]
+        order = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
+        memo: Dict[int, Any] = {}
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                indices = order[start : start + batch_size]
+                batch = [docs[i] for i in indices]
+                views = self._views(batch, batch, [None] * len(batch), teacher=True, student=False, memo=memo)
+                sizes = [len(doc) for doc in batch]
+                log_probs = self._distribution(self.model.predict(views)[0].float(), sizes, temperature).cpu().numpy()
+                offsets = numpy.cumsum([0] + sizes)
+                for i, a, b in zip(indices, offsets[:-1], offsets[1:]):
+                    result[i] = log_probs[a:b]
+        return result
+
+    def _distribution(self, logits: torch.Tensor, sizes: List[int], temperature: float) -> torch.Tensor:
+        """Log P(tag) per token [n_tokens, n_tags] of docs of `sizes` tokens at T, as each head's KL term reads it."""
+        crf = self.crf
+        if crf is None:
+            return teacher_log_probs(logits, temperature)
+        mask = length_mask(sizes, logits.device)
+        return crf.log_marginals(pad_rows(logits, sizes), mask, temperature)[mask]
+
+    def _stored_targets(self, example: Example, row: Row) -> numpy.ndarray:
+        """The teacher distribution stored on the reference doc, checked against the tags, temperature and tokens."""
+        reference = example.reference
+        stored = read_distribution(reference)
+        where = f"{self.name} (distill_from = \"stored\"): {doc_name(reference)}"
+        if stored is None:
+            raise ValueError(f"{where} has no stored teacher distribution: run `cot-distill teach TEACHER IN.spacy "
+                             "OUT.spacy` over every training corpus (augmented docs too) and train on its output")
+        if stored.tags != self.tags:
+            raise ValueError(f"{where}: the teacher's distribution is over the tags {stored.tags}, {self.name} "
+                             f"predicts {self.tags}: teach with a teacher trained on the same entity labels")
+        if stored.temperature != self.cfg["temperature"]:
+            raise ValueError(f"{where}: the teacher's distribution was made at temperature {stored.temperature}, "
+                             f"{self.name} trains at {self.cfg['temperature']}: set temperature = {stored.temperature} "
+                             f"or teach again with --temperature {self.cfg['temperature']}")
+        if len(stored.log_probs) != len(reference):
+            raise ValueError(f"{where} has {len(reference)} tokens, its stored teacher distribution "
+                             f"{len(stored.log_probs)}: teach again over the corpus as it is trained on")
+        if [t.text for t in example.predicted] != [t.text for t in reference]:
+            raise ValueError(f"{where}: the training doc's tokens are not the gold doc's, to which the teacher's "
+                             "distribution belongs: read the training corpus with gold_preproc = true")
+        return stored.log_probs
 
     def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[int]]:
         """Best valid BIO tag ids per token of each doc; whitespace tokens get O."""
@@ -160,5 +233,4 @@ class CotNer(DistillationPipe):
         transitions, start = transition_scores(tags), start_scores(tags)
         log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
         log_probs[spaces, 1:] = NEG  # tags[0] is O
-        offsets = numpy.cumsum([0] + [len(doc) for doc in docs])
-        return [viterbi(log_probs[a:b], transitions, start) for a, b in zip(offsets[:-1], offsets[1:])]
+        return viterbi_batch(log_probs, [len(doc) for doc in docs], transitions, start)

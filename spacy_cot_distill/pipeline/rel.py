@@ -68,6 +68,8 @@ def make_cot_rel(
     segment_max_length: int,
     distill: bool,
     use_knowledge_at_inference: bool,
+    train_views: str,
+    distill_from: str,
     scorer: Optional[Callable],
     label_types: Optional[LabelTypes] = None,
     dims: Optional[List[str]] = None,
@@ -82,7 +84,7 @@ def make_cot_rel(
     max_none_pairs (int): Training only: how many candidates no gold record names are learnt as none_label per doc (a
         random sample; 0: all).
     alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
-        distill, use_knowledge_at_inference: The distillation settings, each described in
+        distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
         `DistillationPipe.__init__` and the README's configuration reference.
     scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
     label_types (Optional[Callable[[str], Optional[Tuple[str, str]]]]): A label's (head type, tail type), e.g.
@@ -108,6 +110,8 @@ def make_cot_rel(
         segment_max_length=segment_max_length,
         distill=distill,
         use_knowledge_at_inference=use_knowledge_at_inference,
+        train_views=train_views,
+        distill_from=distill_from,
         scorer=scorer,
         label_types=label_types,
     )
@@ -169,6 +173,9 @@ class CotRel(DistillationPipe):
             raise ValueError(f"threshold must be within [0, 1], not {threshold}")
         if max_none_pairs < 0:
             raise ValueError(f"max_none_pairs must be 0 (no cap) or more, not {max_none_pairs}")
+        if settings.get("distill_from") == "stored":
+            raise ValueError('cot_rel has no stored teacher distributions to distil from (`cot-distill teach` writes '
+                             'cot_ner\'s): use distill_from = "joint"')
         super().__init__(
             vocab,
             model,
