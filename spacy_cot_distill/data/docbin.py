@@ -199,7 +199,7 @@ def _stream(path: Path, vocab: Vocab, attrs: List[int], lengths: numpy.ndarray, 
             size = int(counts.sum())
             with _reading(path):  # fill a DocBin as DocBin.from_bytes does, with one block of docs
                 block = DocBin(store_user_data=True)
-                block.attrs = attrs
+                block.attrs = attrs  # type: ignore[assignment]  # typed as names; DocBin holds their ids, as here
                 rows = numpy.frombuffer(_read_exact(tokens, size * len(attrs) * 8), dtype="uint64")
                 block.tokens = ops.unflatten(rows.reshape((size, len(attrs))), counts)
                 block.spaces = ops.unflatten(numpy.frombuffer(_read_exact(spaces, size), dtype=bool).reshape((size, 1)), counts)
