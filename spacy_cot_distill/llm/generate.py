@@ -16,6 +16,7 @@ from wasabi import msg
 
 from ..data.docbin import DocBinWriter, stream_docs
 from ..files import check_writable
+from .batch import LOOKUP, complete_batch
 from .cache import ResponseCache
 from .client import Answer, LLMSettings, complete
 from .prompts import TASKS, Message, PromptTemplates, doc_messages
@@ -99,8 +100,6 @@ def estimate_cost(requests: Iterable[Request], settings: LLMSettings, cache: Res
 
     `requests` are read once, LOOKUP at a time (any number of them: e.g. a generator over a corpus's chunks).
     """
-    from .batch import LOOKUP
-
     seen: Set[bytes] = set()  # the distinct keys so far, as 32 bytes each
     distinct = cached = characters = todo = 0
     for group in minibatch(requests, LOOKUP):
@@ -186,9 +185,9 @@ def _doc_name(doc: Doc, index: int, request: Request) -> str:
 
 
 def _fill(docs: Sequence[Doc], requests: Sequence[Request], answers: Sequence[Answer], report: GenerationReport,
-          seen: Set[bytes]) -> None:
-    """Write the answers into the docs and count them into the report; a prompt in `seen` (asked in an earlier
-    chunk) is counted once, as if all chunks were one."""
+          seen: Set[bytes], offset: int) -> None:
+    """Write the answers into the docs (the chunk's first is doc `offset` of all) and count them into the report;
+    a prompt in `seen` (asked in an earlier chunk) is counted once, as if all chunks were one."""
     report.requests += len(requests)
     for answer in {answer.key: answer for answer in answers}.values():  # a prompt asked twice is paid (and counted) once
         digest = bytes.fromhex(answer.key)
@@ -207,7 +206,8 @@ def _fill(docs: Sequence[Doc], requests: Sequence[Request], answers: Sequence[An
             if flag:
                 report.flags[flag] += 1
         if not answer.ok:
-            report.failures.append((_doc_name(doc, request.doc, request), request.dim, answer.error or "no answer"))
+            name = _doc_name(doc, offset + request.doc, request)
+            report.failures.append((name, request.dim, answer.error or "no answer"))
 
 
 def _generate(
@@ -227,8 +227,6 @@ def _generate(
     """
     answer: Callable[[List[Request]], List[Answer]]
     if batch_api:
-        from .batch import complete_batch
-
         todo = ((r.key, r.messages) for docs in chunks() for r in make_requests(docs))
         outcome = complete_batch(todo, settings, cache, poll_interval)
         answer = lambda requests: outcome.answers([r.key for r in requests], cache)  # noqa: E731
@@ -236,10 +234,12 @@ def _generate(
         answer = lambda requests: complete([r.messages for r in requests], settings, cache, progress)  # noqa: E731
     report = GenerationReport()
     seen: Set[bytes] = set()  # the distinct prompts of the chunks so far, as 32 bytes each
+    offset = 0
     for docs in chunks():
         requests = make_requests(docs)
-        _fill(docs, requests, answer(requests), report, seen)
+        _fill(docs, requests, answer(requests), report, seen, offset)
         done(docs)
+        offset += len(docs)
     return report
 
 
