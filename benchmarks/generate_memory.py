@@ -6,7 +6,7 @@ reports that subprocess's peak resident memory (`ru_maxrss` of the waited-for ch
 is the one Python imports in the subprocess: point PYTHONPATH at a checkout to measure that checkout.
 No request is sent (a dry run), so no server is needed; the cache is a fresh, empty file each time.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/generate_memory.py [--docs 200000] [--work /tmp/genmem] [--record]
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/generate_memory.py [--docs 200000] [--work /tmp/generate_memory] [--record]
 
 `--record` appends the figure as a row to the table of this benchmark in benchmarks/RESULTS.md.
 """
@@ -15,6 +15,7 @@ import os
 import platform
 import random
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -127,7 +128,7 @@ def main() -> None:
     print(f"{args.docs} docs ({docbin.stat().st_size / 1e6:.1f} MB DocBin), dims {DIMS}: "
           f"peak RSS {peak:.0f} MB (commit {commit}{dirty}; {machine}; load {load})")
     if args.record:
-        invocation = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} python benchmarks/generate_memory.py {' '.join(sys.argv[1:])}"
+        invocation = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} python benchmarks/generate_memory.py {shlex.join(sys.argv[1:])}"
         record(f"| {time.strftime('%Y-%m-%d')} | {commit}{dirty} | {args.note} | {args.docs} | {peak:.0f} | {machine} "
                f"| {load} | `{invocation}` |")
 
