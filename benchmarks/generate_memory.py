@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -71,10 +72,10 @@ def build_docbin(path: Path, n: int) -> None:
     write_file(path, docbin.to_bytes())
 
 
-def peak_rss_mb(command, env) -> float:
+def peak_rss_mb(command, env, cwd: Path) -> float:
     """Run `command` and return its peak resident memory in MB (ru_maxrss of the children: kB on Linux)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(command, env=env, check=True)
+    subprocess.run(command, env=env, cwd=cwd, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if after <= before:  # ru_maxrss of the children is the largest of any waited-for child: ours set it
         raise SystemExit("this process waited for a larger child before: run the benchmark in a fresh process")
@@ -97,9 +98,16 @@ def record(row: str) -> None:
     write_file(RESULTS, text[:start] + "\n".join(lines))
 
 
-def git(*args: str) -> str:
-    package = Path(__import__("spacy_cot_distill").__file__).resolve().parent
-    return subprocess.run(["git", *args], cwd=package, capture_output=True, text=True).stdout.strip()
+def measured_checkout(env, cwd: Path) -> Tuple[str, Path]:
+    """The commit (+dirty: tracked files changed, RESULTS.md aside) and folder of the package the run imported."""
+    probe = [sys.executable, "-c", "import spacy_cot_distill; print(spacy_cot_distill.__file__)"]
+    checkout = Path(subprocess.run(probe, env=env, cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()).parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/RESULTS.md")
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else ""), checkout
 
 
 def main() -> None:
@@ -120,16 +128,16 @@ def main() -> None:
     command = [sys.executable, "-m", "spacy_cot_distill", "generate", str(docbin), str(args.work / "out.spacy"),
                "--dims", DIMS, "--model", "gpt-4o-mini", "--cache", str(cache), "--dry-run"]
     env = {**os.environ, "OPENAI_API_KEY": os.environ.get("OPENAI_API_KEY", "sk-benchmark")}
-    peak = peak_rss_mb(command, env)
+    # run in the work folder: `python -m` puts the current folder first on sys.path, before PYTHONPATH
+    peak = peak_rss_mb(command, env, cwd=args.work)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    commit = git("rev-parse", "--short", "HEAD")
-    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+    commit, checkout = measured_checkout(env, args.work)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"{args.docs} docs ({docbin.stat().st_size / 1e6:.1f} MB DocBin), dims {DIMS}: "
-          f"peak RSS {peak:.0f} MB (commit {commit}{dirty}; {machine}; load {load})")
+          f"peak RSS {peak:.0f} MB (package from {checkout}, commit {commit}; {machine}; load {load})")
     if args.record:
         invocation = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} python benchmarks/generate_memory.py {shlex.join(sys.argv[1:])}"
-        record(f"| {time.strftime('%Y-%m-%d')} | {commit}{dirty} | {args.note} | {args.docs} | {peak:.0f} | {machine} "
+        record(f"| {time.strftime('%Y-%m-%d')} | {commit} | {args.note} | {args.docs} | {peak:.0f} | {machine} "
                f"| {load} | `{invocation}` |")
 
 
