@@ -169,6 +169,17 @@ def test_the_dry_run_over_chunks_counts_as_over_one(server, tmp_path, monkeypatc
     assert server.counts["chat"] == 0 and not (tmp_path / "out.spacy").exists()
 
 
+def test_a_docbin_updated_in_place_over_chunks(server, tmp_path, monkeypatch):
+    write_docs(tmp_path / "train.spacy", make_docs(7))
+    monkeypatch.setattr(generation, "CHUNK_DOCS", 3)
+    for batch_api in (False, True):  # the Batch API reads the input twice before writing it
+        generate_docbin(tmp_path / "train.spacy", tmp_path / "train.spacy", ["noun"] if batch_api else ["sentence"],
+                        settings(server), tmp_path / "cache.sqlite", batch_api=batch_api, poll_interval=0.01, progress=False)
+    docs = read_docs(tmp_path / "train.spacy")
+    assert [d._.doc_id for d in docs] == [f"tweet{i}" for i in range(7)]
+    assert all(set(d._.cot) == {"noun", "sentence"} for d in docs) and server.counts["chat"] == 14
+
+
 def test_a_shard_over_chunks_is_the_same_slice(server, tmp_path, monkeypatch):
     write_docs(tmp_path / "in.spacy", make_docs(11))
     monkeypatch.setattr(generation, "CHUNK_DOCS", 2)
