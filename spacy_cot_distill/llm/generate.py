@@ -1,8 +1,8 @@
 """Fill doc._.cot with the LLM's chain-of-thought per dimension: the function behind `cot-distill generate`.
 
 `generate_docbin` reads, asks and writes CHUNK_DOCS docs at a time, so a corpus of any size takes the memory of
-one chunk (and 32 bytes a distinct prompt, to count each once); the report and the dry run's estimate are
-those of the whole corpus at once.
+one chunk (and the 32-byte key of each distinct prompt, to count and pay each once); the output, the report and
+the dry run's estimate are those of the whole corpus as one chunk.
 """
 import itertools
 from collections import Counter
