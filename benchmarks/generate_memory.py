@@ -25,7 +25,7 @@ from typing import Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-HEADING = "## Peak memory of `generate --dry-run` on 200,000 tweets (`benchmarks/generate_memory.py`, issue 15 item 6)"
+HEADING = "## Peak memory of `generate --dry-run` on synthetic tweets (`benchmarks/generate_memory.py`, issue 15 item 6)"
 TABLE = ("| date | commit | code | docs | peak RSS MB | machine | load average | command |\n"
          "|---|---|---|---|---|---|---|---|")
 DIMS = "noun,sentence,multimodal"

@@ -29,7 +29,8 @@ def rich_docs(n):
         doc.spans["sc"] = [Span(doc, 0, 2, "HANDLE")]
         doc.cats = {"sports": i / n}
         doc._.cot = {"noun": f"answer {i}"}
-        doc._.relations = [{"head": [2, 3], "tail": [5, 6], "label": "/per/loc/place_of_residence", "score": 1.0}] if i % 3 == 0 else []
+        relation = {"head": [2, 3], "tail": [5, 6], "label": "/per/loc/place_of_residence", "score": 1.0}
+        doc._.relations = [relation] if i % 3 == 0 else []
     return docs
 
 
@@ -52,7 +53,8 @@ def test_streamed_docs_and_chunked_writes_are_those_of_whole_docbins(tmp_path, m
     assert (tmp_path / "chunked.spacy").read_bytes() == DocBin(docs=docs, store_user_data=True).to_bytes()
     with DocBinWriter(tmp_path / "empty.spacy"):
         pass
-    assert zlib.decompress((tmp_path / "empty.spacy").read_bytes()) == zlib.decompress(DocBin(store_user_data=True).to_bytes())
+    empty = DocBin(store_user_data=True).to_bytes()
+    assert zlib.decompress((tmp_path / "empty.spacy").read_bytes()) == zlib.decompress(empty)
     assert list(stream_docs(tmp_path / "empty.spacy")) == []
     DocBin(docs=docs[:2]).to_disk(tmp_path / "plain.spacy")  # written without user data
     assert [(d.text, d._.doc_id) for d in stream_docs(tmp_path / "plain.spacy")] == [(d.text, None) for d in docs[:2]]
@@ -111,7 +113,8 @@ def test_chunks_write_the_same_docbin_cache_and_report_as_one_chunk(server, tmp_
     server.reset_counts()
     asked = []  # the prompts of each call of `complete`: one call a chunk
     real_complete = generation.complete
-    monkeypatch.setattr(generation, "complete", lambda prompts, *args: asked.append(len(prompts)) or real_complete(prompts, *args))
+    monkeypatch.setattr(generation, "complete",
+                        lambda prompts, *args: asked.append(len(prompts)) or real_complete(prompts, *args))
     monkeypatch.setattr(generation, "CHUNK_DOCS", 3)
     report, chunked_docbin, chunked_cache = run(server, tmp_path, "chunked")
     assert asked == [6, 6, 6, 4] and server.counts["chat"] == one_chat
@@ -197,7 +200,8 @@ def test_a_shard_over_chunks_is_the_same_slice(server, tmp_path, monkeypatch):
     (3, -1, 50_000, [2, 2, 2, 2, 1]),  # a byte short of three
     (100, 0, 4, [4, 4, 1]),  # the request limit comes first
 ])
-def test_batch_input_files_split_at_the_byte_or_request_limit(server, tmp_path, monkeypatch, lines, spare, max_requests, sizes):
+def test_batch_input_files_split_at_the_byte_or_request_limit(server, tmp_path, monkeypatch, lines, spare, max_requests,
+                                                              sizes):
     write_docs(tmp_path / "in.spacy", make_docs(9))  # tweet0-8: request lines of one length
     requests = [batch.request_line(r.key, r.messages, settings(server))
                 for r in build_requests(make_docs(9), ["noun"], settings(server), PromptTemplates())]
@@ -212,8 +216,8 @@ def test_batch_input_files_split_at_the_byte_or_request_limit(server, tmp_path, 
     assert [len(upload.splitlines()) for upload in uploads] == sizes
     assert all(len(upload) <= limit for upload in uploads) and b"".join(uploads) == b"".join(requests)
     assert report.sent == 9 and not report.failures and len(cached_answers(tmp_path / "cache.sqlite")) == 9
-    assert all(doc._.cot["noun"] == "Answer: Help me explain the meaning of special words for understanding.\n" + doc.text.strip()
-               for doc in read_docs(tmp_path / "out.spacy"))
+    question = "Answer: Help me explain the meaning of special words for understanding.\n"
+    assert all(doc._.cot["noun"] == question + doc.text.strip() for doc in read_docs(tmp_path / "out.spacy"))
 
 
 def test_a_request_larger_than_a_batch_file_is_one_clear_error(server, tmp_path, monkeypatch):

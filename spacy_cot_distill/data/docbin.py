@@ -53,7 +53,8 @@ def _reading(path: Path) -> Iterator[None]:
     except OSError as err:
         raise InputError(path, None, f"cannot read it ({err.strerror or err}): check its permissions") from None
     except Exception as err:  # msgpack/zlib raise many types on a file that is not a DocBin
-        raise InputError(path, None, f"not a .spacy DocBin ({type(err).__name__}): make one with `cot-distill convert`") from None
+        raise InputError(path, None, f"not a .spacy DocBin ({type(err).__name__}): make one with `cot-distill convert`"
+                         ) from None
 
 
 def read_docs(path: Union[str, Path], vocab: Optional[Vocab] = None) -> List[Doc]:
@@ -202,7 +203,8 @@ def _stream(path: Path, vocab: Vocab, attrs: List[int], lengths: numpy.ndarray, 
                 block.attrs = attrs  # type: ignore[assignment]  # typed as names; DocBin holds their ids, as here
                 rows = numpy.frombuffer(_read_exact(tokens, size * len(attrs) * 8), dtype="uint64")
                 block.tokens = ops.unflatten(rows.reshape((size, len(attrs))), counts)
-                block.spaces = ops.unflatten(numpy.frombuffer(_read_exact(spaces, size), dtype=bool).reshape((size, 1)), counts)
+                flags = numpy.frombuffer(_read_exact(spaces, size), dtype=bool)
+                block.spaces = ops.unflatten(flags.reshape((size, 1)), counts)
                 items = {name: [unpacker.unpack() for _ in counts] for name, unpacker in lists.items()}
                 block.cats = items["cats"]
                 block.flags = items.get("flags", [{} for _ in counts])

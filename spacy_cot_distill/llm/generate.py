@@ -189,7 +189,8 @@ def _fill(docs: Sequence[Doc], requests: Sequence[Request], answers: Sequence[An
     """Write the answers into the docs (the chunk's first is doc `offset` of all) and count them into the report;
     a prompt in `seen` (asked in an earlier chunk) is counted once, as if all chunks were one."""
     report.requests += len(requests)
-    for answer in {answer.key: answer for answer in answers}.values():  # a prompt asked twice is paid (and counted) once
+    # a prompt asked twice is paid (and counted) once
+    for answer in {answer.key: answer for answer in answers}.values():
         digest = bytes.fromhex(answer.key)
         if digest in seen:
             continue
