@@ -1,9 +1,9 @@
 """Peak memory of `cot-distill generate --dry-run` over a large DocBin of synthetic tweets (issue 15 item 6).
 
 Builds a DocBin of `--docs` synthetic tweets (tokens, entities, doc id, image id, caption; every text unique)
-in `--work` once, runs `python -m spacy_cot_distill generate IN OUT --dry-run` on it in a subprocess and
-reports that subprocess's peak resident memory (`ru_maxrss` of the waited-for child). The package that runs
-is the one Python imports in the subprocess: point PYTHONPATH at a checkout to measure that checkout.
+in `--work` once (in a process of its own), runs `python -m spacy_cot_distill generate IN OUT --dry-run` on it
+in a subprocess and reports that subprocess's peak resident memory (its `ru_maxrss`, from `os.wait4`). The
+package that runs is the one Python imports in the subprocess: point PYTHONPATH at a checkout to measure it.
 No request is sent (a dry run), so no server is needed; the cache is a fresh, empty file each time.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/generate_memory.py [--docs 200000] [--work /tmp/generate_memory] [--record]
@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import random
-import resource
 import shlex
 import subprocess
 import sys
@@ -73,13 +72,18 @@ def build_docbin(path: Path, n: int) -> None:
 
 
 def peak_rss_mb(command, env, cwd: Path) -> float:
-    """Run `command` and return its peak resident memory in MB (ru_maxrss of the children: kB on Linux)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(command, env=env, cwd=cwd, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if after <= before:  # ru_maxrss of the children is the largest of any waited-for child: ours set it
-        raise SystemExit("this process waited for a larger child before: run the benchmark in a fresh process")
-    return after / 1024
+    """Run `command` and return its own peak resident memory in MB (ru_maxrss of that child: kB on Linux).
+
+    This process must be small when it starts the command: exec records the peak of the memory the child
+    starts with, which is this process's (the child shares it until exec). So the DocBin is built in a
+    process of its own, and this one imports nothing large.
+    """
+    proc = subprocess.Popen(command, env=env, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"the measured command failed (exit {proc.returncode})")
+    return usage.ru_maxrss / 1024
 
 
 def record(row: str) -> None:
@@ -117,11 +121,15 @@ def main() -> None:
                         help="folder of the DocBin (built once per doc count) and the run's cache")
     parser.add_argument("--record", action="store_true", help="append the figure to benchmarks/RESULTS.md")
     parser.add_argument("--note", default="", help="a note for the recorded row (e.g. before/after)")
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # build this DocBin and stop (the child)
     args = parser.parse_args()
+    if args.build:
+        build_docbin(args.build, args.docs)
+        return
     docbin = args.work / f"tweets_{args.docs}.spacy"
     if not docbin.exists():
         print(f"building {docbin} ...", flush=True)
-        build_docbin(docbin, args.docs)
+        subprocess.run([sys.executable, __file__, "--docs", str(args.docs), "--build", str(docbin)], check=True)
     cache = args.work / "cache.sqlite"
     for stale in args.work.glob("cache.sqlite*"):
         stale.unlink()
