@@ -1,10 +1,11 @@
 """Whole-or-nothing file writes: every file the project writes goes through `write_file`."""
+import contextlib
 import errno
 import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Iterator, Union
 
 from .errors import InputError
 
@@ -54,16 +55,16 @@ def check_writable(path: Union[str, Path]) -> None:
         raise WriteError(path, err) from None
 
 
-def write_file(path: Union[str, Path], data: Union[bytes, str]) -> Path:
-    """Write `data` (str: as UTF-8) to `path` whole or not at all, creating the folder; return the path.
+@contextlib.contextmanager
+def open_atomic(path: Union[str, Path]) -> Iterator[BinaryIO]:
+    """A binary file to write `path` through, whole or not at all, creating the folder.
 
-    The data goes to a temporary file in the same folder that replaces `path` only once it is
-    complete and flushed to disk, so a full disk, an error or a kill midway leaves the old file
-    (or no file) in place. An OSError becomes a WriteError naming the path and what to do.
+    What the block writes goes to a temporary file in the same folder that replaces `path` only once the
+    block has ended without an error and the file is flushed to disk, so a full disk, an error or a kill
+    midway leaves the old file (or no file) in place. An OSError becomes a WriteError naming the path and
+    what to do.
     """
     path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -75,7 +76,7 @@ def write_file(path: Union[str, Path], data: Union[bytes, str]) -> Path:
         # os.open with 0o666 leaves the permissions to the umask, as a plain open() would
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as file:
-            file.write(data)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
@@ -84,4 +85,12 @@ def write_file(path: Union[str, Path], data: Union[bytes, str]) -> Path:
         if isinstance(err, OSError):
             raise WriteError(path, err) from None
         raise
-    return path
+
+
+def write_file(path: Union[str, Path], data: Union[bytes, str]) -> Path:
+    """Write `data` (str: as UTF-8) to `path` whole or not at all (see `open_atomic`); return the path."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with open_atomic(path) as file:
+        file.write(data)
+    return Path(path)

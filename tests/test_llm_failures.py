@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from llm_helpers import API_KEY, make_docs, response, settings, text, write_docs
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.llm import ResponseCache, complete
-from spacy_cot_distill.llm.generate import read_docs
+from spacy_cot_distill.data.docbin import read_docs
 
 
 def generate_args(tmp_path, base_url, *extra, dims="noun,sentence"):

@@ -202,7 +202,7 @@ def test_a_batch_left_in_flight_is_collected_not_paid_again(server, tmp_path):
     todo = {r.key: r.messages for r in requests}
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
         with pytest.raises(asyncio.TimeoutError):  # the run dies while the batch is in flight
-            asyncio.run(asyncio.wait_for(run_batches(todo, s, cache, poll_interval=0.01), 0.5))
+            asyncio.run(asyncio.wait_for(run_batches(todo.items(), s, cache, poll_interval=0.01), 0.5))
         assert list(cache.pending_batches().values()) == [list(todo)] and len(cache) == 0
         server.batch_polls_before_done = 0
         report = generate(docs, ["noun"], s, cache, batch_api=True, poll_interval=0.01, progress=False)

@@ -1,7 +1,7 @@
 """Corpus files to docs and back: converters, the doc extensions they fill, DocBin reading and writing."""
 from .extensions import register_extensions
 from .convert import convert_jsonl, convert_mnre, convert_twitter
-from .docbin import read_docs, write_docs
+from .docbin import DocBinWriter, read_docs, stream_docs, write_docs
 from .jsonl import read_jsonl
 from .knowledge import attach_knowledge, read_captions, read_knowledge
 from .mnre import read_mnre
@@ -22,4 +22,6 @@ __all__ = [
     "convert_jsonl",
     "read_docs",
     "write_docs",
+    "stream_docs",
+    "DocBinWriter",
 ]

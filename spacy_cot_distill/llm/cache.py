@@ -243,6 +243,11 @@ class ResponseCache:
         rows = self.conn.execute("SELECT batch_id, keys FROM batches WHERE done = 0 ORDER BY created")
         return {batch_id: json.loads(keys) for batch_id, keys in rows}
 
+    def batch_keys(self, batch_id: str) -> List[str]:
+        """The keys a batch job asked (one batch's at a time: a corpus's batches may hold millions)."""
+        row = self.conn.execute("SELECT keys FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        return [] if row is None else json.loads(row[0])
+
     def finish_batch(self, batch_id: str) -> None:
         self.conn.execute("UPDATE batches SET done = 1 WHERE batch_id = ?", (batch_id,))
 

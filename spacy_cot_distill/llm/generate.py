@@ -1,14 +1,22 @@
-"""Fill doc._.cot with the LLM's chain-of-thought per dimension: the function behind `cot-distill generate`."""
+"""Fill doc._.cot with the LLM's chain-of-thought per dimension: the function behind `cot-distill generate`.
+
+`generate_docbin` reads, asks and writes CHUNK_DOCS docs at a time, so a corpus of any size takes the memory of
+one chunk (and the 32-byte key of each distinct prompt, to count and pay each once); the output, the report and
+the dry run's estimate are those of the whole corpus as one chunk.
+"""
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc
+from spacy.util import minibatch
 from wasabi import msg
 
-from ..data.docbin import read_docs, write_docs
+from ..data.docbin import DocBinWriter, stream_docs
 from ..files import check_writable
+from .batch import LOOKUP, complete_batch
 from .cache import ResponseCache
 from .client import Answer, LLMSettings, complete
 from .prompts import TASKS, Message, PromptTemplates, doc_messages
@@ -16,6 +24,7 @@ from .prompts import TASKS, Message, PromptTemplates, doc_messages
 # a rough tokens-per-character ratio for English; the estimate is a budget guide, not a bill
 CHARS_PER_TOKEN = 4
 TRUNCATED, EMPTY = "truncated", "empty"
+CHUNK_DOCS = 10_000  # docs read, asked and written at a time by generate_docbin
 
 
 @dataclass
@@ -50,12 +59,12 @@ def build_requests(
     return requests
 
 
-def shard_docs(docs: Sequence[Doc], shard: Tuple[int, int]) -> List[Doc]:
+def shard_docs(docs: Iterable[Doc], shard: Tuple[int, int]) -> Iterator[Doc]:
     """Shard I of N (1-based): every N-th doc from the I-th, the same slice on every machine."""
     index, count = shard
     if not 1 <= index <= count:
         raise ValueError(f"Shard {index}/{count} does not exist: use I/N with 1 <= I <= N.")
-    return list(docs[index - 1 :: count])
+    return itertools.islice(docs, index - 1, None, count)
 
 
 @dataclass
@@ -86,18 +95,33 @@ def _characters(messages: List[Message]) -> int:
     return total
 
 
-def estimate_cost(requests: Sequence[Request], settings: LLMSettings, cache: ResponseCache) -> CostEstimate:
-    """The dry run: count requests and cached answers, and estimate the tokens of the uncached ones."""
-    unique = {r.key: r.messages for r in requests}
-    cached = cache.cached_keys(unique)
-    todo = [messages for key, messages in unique.items() if key not in cached]
+def estimate_cost(requests: Iterable[Request], settings: LLMSettings, cache: ResponseCache) -> CostEstimate:
+    """The dry run: count distinct requests and cached answers, and estimate the tokens of the uncached ones.
+
+    `requests` are read once, LOOKUP at a time (any number of them: e.g. a generator over a corpus's chunks).
+    """
+    seen: Set[bytes] = set()  # the distinct keys so far, as 32 bytes each
+    distinct = cached = characters = todo = 0
+    for group in minibatch(requests, LOOKUP):
+        unique = {}
+        for request in group:
+            digest = bytes.fromhex(request.key)
+            if digest not in seen:
+                seen.add(digest)
+                unique[request.key] = request.messages
+        found = cache.cached_keys(unique)
+        distinct += len(unique)
+        cached += len(found)
+        uncached = [messages for key, messages in unique.items() if key not in found]
+        characters += sum(_characters(m) for m in uncached)
+        todo += len(uncached)
     mean = cache.mean_completion_tokens(settings.model)
     return CostEstimate(
-        requests=len(unique),
-        cached=len(cached),
-        prompt_tokens=sum(_characters(m) for m in todo) // CHARS_PER_TOKEN,
-        max_completion_tokens=len(todo) * settings.max_tokens,
-        expected_completion_tokens=None if mean is None else round(mean * len(todo)),
+        requests=distinct,
+        cached=cached,
+        prompt_tokens=characters // CHARS_PER_TOKEN,
+        max_completion_tokens=todo * settings.max_tokens,
+        expected_completion_tokens=None if mean is None else round(mean * todo),
     )
 
 
@@ -160,6 +184,66 @@ def _doc_name(doc: Doc, index: int, request: Request) -> str:
     return name
 
 
+def _fill(docs: Sequence[Doc], requests: Sequence[Request], answers: Sequence[Answer], report: GenerationReport,
+          seen: Set[bytes], offset: int) -> None:
+    """Write the answers into the docs (the chunk's first is doc `offset` of all) and count them into the report;
+    a prompt in `seen` (asked in an earlier chunk) is counted once, as if all chunks were one."""
+    report.requests += len(requests)
+    # a prompt asked twice is paid (and counted) once
+    for answer in {answer.key: answer for answer in answers}.values():
+        digest = bytes.fromhex(answer.key)
+        if digest in seen:
+            continue
+        seen.add(digest)
+        report.distinct += 1
+        if answer.response is not None:  # an empty answer is paid, though not an answer
+            report.cached += answer.ok and answer.cached
+            report.sent += answer.ok and not answer.cached
+            (report.cached_usage if answer.cached else report.usage).update(answer.usage)
+    for request, answer in zip(requests, answers):
+        doc = docs[request.doc]
+        if answer.response is not None:
+            flag = _record(doc, request, answer)
+            if flag:
+                report.flags[flag] += 1
+        if not answer.ok:
+            name = _doc_name(doc, offset + request.doc, request)
+            report.failures.append((name, request.dim, answer.error or "no answer"))
+
+
+def _generate(
+    chunks: Callable[[], Iterable[Sequence[Doc]]],
+    make_requests: Callable[[Sequence[Doc]], List[Request]],
+    settings: LLMSettings,
+    cache: ResponseCache,
+    batch_api: bool,
+    poll_interval: float,
+    progress: bool,
+    done: Callable[[Sequence[Doc]], None],
+) -> GenerationReport:
+    """Ask for the docs of each chunk, fill them and hand them to `done`, one chunk at a time.
+
+    With the Batch API, the prompts of every chunk are sent first (`chunks` is called twice: the docs are read
+    twice, not kept), so that all batches are in flight at once; the chunks then take their answers from the cache.
+    """
+    answer: Callable[[List[Request]], List[Answer]]
+    if batch_api:
+        todo = ((r.key, r.messages) for docs in chunks() for r in make_requests(docs))
+        outcome = complete_batch(todo, settings, cache, poll_interval)
+        answer = lambda requests: outcome.answers([r.key for r in requests], cache)  # noqa: E731
+    else:
+        answer = lambda requests: complete([r.messages for r in requests], settings, cache, progress)  # noqa: E731
+    report = GenerationReport()
+    seen: Set[bytes] = set()  # the distinct prompts of the chunks so far, as 32 bytes each
+    offset = 0
+    for docs in chunks():
+        requests = make_requests(docs)
+        _fill(docs, requests, answer(requests), report, seen, offset)
+        done(docs)
+        offset += len(docs)
+    return report
+
+
 def generate(
     docs: Sequence[Doc],
     dims: Sequence[str],
@@ -174,30 +258,9 @@ def generate(
     progress: bool = True,
 ) -> GenerationReport:
     """Ask the LLM for every doc and dimension and fill doc._.cot[dim] (task "rel": each relation's "cot")."""
-    requests = build_requests(docs, dims, settings, templates or PromptTemplates(), task, image_dir)
-    prompts = [r.messages for r in requests]
-    if batch_api:
-        from .batch import complete_batch
-
-        answers = complete_batch(prompts, settings, cache, poll_interval)
-    else:
-        answers = complete(prompts, settings, cache, progress)
-    distinct = {answer.key: answer for answer in answers}  # a prompt asked twice is paid (and counted) once
-    report = GenerationReport(requests=len(requests), distinct=len(distinct))
-    for answer in distinct.values():
-        if answer.response is not None:  # an empty answer is paid, though not an answer
-            report.cached += answer.ok and answer.cached
-            report.sent += answer.ok and not answer.cached
-            (report.cached_usage if answer.cached else report.usage).update(answer.usage)
-    for request, answer in zip(requests, answers):
-        doc = docs[request.doc]
-        if answer.response is not None:
-            flag = _record(doc, request, answer)
-            if flag:
-                report.flags[flag] += 1
-        if not answer.ok:
-            report.failures.append((_doc_name(doc, request.doc, request), request.dim, answer.error or "no answer"))
-    return report
+    templates = templates or PromptTemplates()
+    return _generate(lambda: [docs], lambda chunk: build_requests(chunk, dims, settings, templates, task, image_dir),
+                     settings, cache, batch_api, poll_interval, progress, done=lambda chunk: None)
 
 
 def generate_docbin(
@@ -216,17 +279,23 @@ def generate_docbin(
     dry_run: bool = False,
     progress: bool = True,
 ):
-    """Read a DocBin, generate (or, with dry_run, only estimate) and write the docs; return the report."""
-    docs = read_docs(input_path)
-    if shard is not None:
-        docs = shard_docs(docs, shard)
+    """Read a DocBin, generate (or, with dry_run, only estimate) and write the docs, CHUNK_DOCS at a time;
+    return the report. The output is written whole at the end, or not at all."""
+    # a missing or broken input fails here, before anything is asked or written; a second pass reads it again
+    readers = [stream_docs(input_path)]
     templates = PromptTemplates(template_dir)
+
+    def chunks() -> Iterator[List[Doc]]:
+        docs = readers.pop() if readers else stream_docs(input_path)
+        return minibatch(shard_docs(docs, shard) if shard is not None else docs, CHUNK_DOCS)
+
+    def make_requests(docs: Sequence[Doc]) -> List[Request]:
+        return build_requests(docs, dims, settings, templates, task, image_dir)
+
     if not dry_run:
         check_writable(output_path)  # before any request is paid for
     with ResponseCache(cache_path) as cache:
         if dry_run:
-            return estimate_cost(build_requests(docs, dims, settings, templates, task, image_dir), settings, cache)
-        report = generate(docs, dims, settings, cache, templates=templates, task=task, image_dir=image_dir,
-                          batch_api=batch_api, poll_interval=poll_interval, progress=progress)
-    write_docs(output_path, docs)
-    return report
+            return estimate_cost((r for docs in chunks() for r in make_requests(docs)), settings, cache)
+        with DocBinWriter(output_path) as output:
+            return _generate(chunks, make_requests, settings, cache, batch_api, poll_interval, progress, output.add)
