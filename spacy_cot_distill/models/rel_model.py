@@ -72,9 +72,9 @@ class RelModule(nn.Module):
         markers = tuple(tokenizer.convert_tokens_to_ids(self.markers))
         budget = max_length - m - 2  # the student's room for text; the teacher reads the same marked text
         memo = batch.memo
-        for doc in batch.docs:
-            if id(doc) not in memo:
-                memo[id(doc)] = self.pieces.words([token.text for token in doc])
+        new = {id(doc): doc for doc in batch.docs if id(doc) not in memo}
+        # the batch's new docs in one tokenizer call, as NerModule.featurize reads its docs
+        memo.update(zip(new, self.pieces.texts([[token.text for token in doc] for doc in new.values()])))
         inputs = RelInputs()
         if batch.student:
             rows = [(memo[id(doc)], head, tail, None) for doc, (head, tail) in zip(batch.docs, batch.pairs)]
