@@ -1,79 +1,139 @@
-"""Seconds per training step of stock spaCy NER and of cot_ner's trainings (RESULTS.md, "Step cost").
+"""Seconds per training step of the stock pipelines and of the cot components' trainings (RESULTS.md, "Step cost").
 
-The rows: stock (configs/baseline_ner.cfg); distilled, joint training
-(configs/cot_ner.cfg as it is, with its full-length teacher); student, the
-same with `distill = false`; and two-stage distillation's two trainings:
-teacher, stage one (configs/cot_ner_teacher.cfg, the teacher view alone), and
-two-stage, stage two (configs/cot_ner.cfg with `distill_from = "stored"`: the
-student view against distributions stored on the docs; here they are made once,
-before timing, by that pipeline's own untrained teacher view over the docs of
-the timed batches: their values do not change a step's cost). The pipelines
-are built from their configs and trained in ONE process on the same batches of
-Twitter-2017 train (spacy.batch_by_words.v1, `--batch-words` words, ChatGPT
-knowledge and BLIP-2 captions on the reference docs), alternating step by step
-(the order rotates every step) so that a change of load on a shared machine
-hits all alike. The first `--warmup` steps of each are not timed. Prints
-seconds per step (mean, and median over steps), the ratios to the stock
-pipeline, and the load average before and after; `--record` appends the table
-to benchmarks/RESULTS.md. Timings mean something only on an otherwise idle machine.
+`--task ner` (Twitter-2017 train, ChatGPT knowledge and BLIP-2 captions): stock
+spaCy (configs/baseline_ner.cfg); distilled, joint training (configs/cot_ner.cfg
+as it is, with its full-length teacher); student, the same with `distill =
+false`; and two-stage distillation's two trainings: teacher, stage one
+(configs/cot_ner_teacher.cfg, the teacher view alone), and two-stage, stage two
+(configs/cot_ner.cfg with `distill_from = "stored"`: the student view against
+distributions stored on the docs; here they are made once, before timing, by
+that pipeline's own untrained teacher view over the docs of the timed batches:
+their values do not change a step's cost).
+
+`--task rel` (MNRE train, Qwen knowledge, the given pairs as the PairsCorpus
+reader hands them): cot_rel's baseline (configs/baseline_rel.cfg) and its
+distilled training (configs/cot_rel.cfg), each with the default per_sentence
+encoding (one encoder pass per window for all its pairs) and with per_pair
+encoding (one pass per pair, the encoding before issue 13); it also prints
+training pairs per second.
+
+The pipelines are built from their configs and trained in ONE process on the
+same batches (spacy.batch_by_words.v1, `--batch-words` words), alternating step
+by step (the order rotates every step) so that a change of load on a shared
+machine hits all alike. The first `--warmup` steps of each are not timed.
+Prints seconds per step (mean, and median over steps), the ratios to the first
+row, and the load average before and after; `--record` appends the table to
+benchmarks/RESULTS.md. `--set PATH=VALUE` overrides a setting in every row whose
+config has it. Timings mean something only on an otherwise idle machine.
 
   python benchmarks/step_cost.py --data ../shared/data --steps 20 --threads 2 [--record]
+  python benchmarks/step_cost.py --task rel --data ../shared/data --batch-words 500 --threads 2 [--record]
 """
 import argparse
 import os
 import platform
 import random
 import statistics
+import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import spacy
 import torch
+from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
-from thinc.api import fix_random_seed
+from thinc.api import Config, fix_random_seed
 
-from spacy_cot_distill.data.knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge
-from spacy_cot_distill.teach import store_teacher_distributions
-from spacy_cot_distill.data.twitter import read_twitter
-from spacy_cot_distill.files import write_file
-from spacy_cot_distill.packaged_encoders import PACKAGED
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import parse_settings  # noqa: E402
+from spacy_cot_distill.data.convert import convert_mnre  # noqa: E402
+from spacy_cot_distill.data.knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge  # noqa: E402
+from spacy_cot_distill.data.twitter import read_twitter  # noqa: E402
+from spacy_cot_distill.files import write_file  # noqa: E402
+from spacy_cot_distill.packaged_encoders import PACKAGED  # noqa: E402
+from spacy_cot_distill.readers import create_pairs_corpus  # noqa: E402
+from spacy_cot_distill.teach import store_teacher_distributions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# row -> (config, overrides)
-ROWS: Dict[str, tuple] = {
-    "stock": ("baseline_ner.cfg", {}),
-    "distilled": ("cot_ner.cfg", {}),
-    "student": ("cot_ner.cfg", {"components.cot_ner.distill": False}),
-    "teacher": ("cot_ner_teacher.cfg", {}),
-    "two-stage": ("cot_ner.cfg", {"components.cot_ner.distill_from": "stored"}),
+PER_PAIR = {"components.cot_rel.model.encoding": "per_pair"}
+
+
+def twitter_examples(data: Path, nlp: Language) -> List[Example]:
+    """Twitter-2017 train with captions and ChatGPT knowledge, as the training corpus gives them."""
+    docs = read_twitter(data / "twitter2017" / "train.txt", nlp.vocab)
+    docs = attach_captions(docs, read_captions(data / "captions" / "BLIP2_17_train_valid.txt"))
+    docs = attach_knowledge(docs, read_knowledge(data / "knowledge/chatgpt-pgim/twitter2017_train.jsonl", "chatgpt"))
+    return [
+        Example(Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref]), ref)
+        for ref in docs
+    ]
+
+
+def mnre_examples(data: Path, nlp: Language) -> List[Example]:
+    """MNRE train with the Qwen knowledge, the given pairs handed to the predicted docs (the PairsCorpus reader)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.spacy"
+        convert_mnre(data / "mnre" / "train.txt", path, data / "knowledge/qwen2.5-coder-1.5b/mnre_train.jsonl")
+        return list(create_pairs_corpus(path)(nlp))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task's rows (name -> (config, overrides); the first is the one the others are a ratio of), its
+    training examples, and, for relations, the training pairs an example holds."""
+
+    rows: Dict[str, Tuple[str, Dict[str, Any]]]
+    examples: Callable[[Path, Language], List[Example]]
+    pairs: Optional[Callable[[Example], int]] = None
+
+
+TASKS: Dict[str, Task] = {
+    "ner": Task(
+        rows={
+            "stock": ("baseline_ner.cfg", {}),
+            "distilled": ("cot_ner.cfg", {}),
+            "student": ("cot_ner.cfg", {"components.cot_ner.distill": False}),
+            "teacher": ("cot_ner_teacher.cfg", {}),
+            "two-stage": ("cot_ner.cfg", {"components.cot_ner.distill_from": "stored"}),
+        },
+        examples=twitter_examples,
+    ),
+    "rel": Task(
+        rows={
+            "baseline": ("baseline_rel.cfg", {}),
+            "baseline per_pair": ("baseline_rel.cfg", PER_PAIR),
+            "distilled": ("cot_rel.cfg", {}),
+            "distilled per_pair": ("cot_rel.cfg", PER_PAIR),
+        },
+        examples=mnre_examples,
+        pairs=lambda eg: len(eg.reference._.relations),
+    ),
 }
 
 
-def reference_docs(data: Path, vocab) -> List[Doc]:
-    """Twitter-2017 train with captions and ChatGPT knowledge, as the training corpus gives them."""
-    docs = read_twitter(data / "twitter2017" / "train.txt", vocab)
-    docs = attach_captions(docs, read_captions(data / "captions" / "BLIP2_17_train_valid.txt"))
-    return list(attach_knowledge(docs, read_knowledge(data / "knowledge/chatgpt-pgim/twitter2017_train.jsonl", "chatgpt")))
+def takes(config_name: str, settings: Dict[str, Any]) -> bool:
+    """Whether the config has a section for every setting."""
+    try:
+        Config().from_disk(ROOT / "configs" / config_name, overrides=settings, interpolate=False)
+    except Exception:
+        return False
+    return True
 
 
-def build(row: str, encoder: str, data: Path, seed: int, cot_overrides: Dict[str, Any]):
+def build(config_name: str, overrides: Dict[str, Any], task: Task, encoder: str, data: Path, seed: int):
     """(nlp, optimizer, examples, dropout) for a row, initialised from its config."""
-    config_name, overrides = ROWS[row]
-    if config_name != "baseline_ner.cfg":
-        overrides = {**overrides, **cot_overrides}
     # the corpora paths are validated, never read: the examples are handed to initialize and update
     unread = str(data / "twitter2017" / "train.txt")
     overrides = {"paths.encoder": encoder, "paths.train": unread, "paths.dev": unread, **overrides}
     config = load_config(ROOT / "configs" / config_name, overrides=overrides, interpolate=True)
     fix_random_seed(seed)
     nlp = load_model_from_config(config, auto_fill=True)
-    examples = [
-        Example(Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref]), ref)
-        for ref in reference_docs(data, nlp.vocab)
-    ]
+    examples = task.examples(data, nlp)
     nlp.initialize(lambda: examples)
     optimizer = registry.resolve({"optimizer": config["training"]["optimizer"]})["optimizer"]
     return nlp, optimizer, examples, float(config["training"]["dropout"])
@@ -91,69 +151,81 @@ def batches(n_docs: int, batch_words: int, lengths: List[int], seed: int) -> Lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(TASKS), default="ner")
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder (README there)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per row")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per row first")
     parser.add_argument("--batch-words", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--encoder", default=None, help="default: all-MiniLM-L6-v2 from its PyPI package")
-    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--rows", default=None, help="comma-separated rows (default: all of the task's)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--bucket-rows", type=int, default=None, help="cot_ner model.bucket_rows (default: the config's)")
-    parser.add_argument("--teacher-max-length", type=int, default=None, help="cot_ner teacher_max_length (default: the config's)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="PATH=VALUE",
+                        help="a config setting for every row whose config has it, e.g. "
+                             "components.cot_ner.teacher_max_length=64")
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    task = TASKS[args.task]
     encoder = args.encoder or str(PACKAGED["all-MiniLM-L6-v2"]())
-    rows = args.rows.split(",")
-    cot_overrides: Dict[str, Any] = {}
-    if args.bucket_rows is not None:
-        cot_overrides["components.cot_ner.model.bucket_rows"] = args.bucket_rows
-    if args.teacher_max_length is not None:
-        cot_overrides["components.cot_ner.teacher_max_length"] = args.teacher_max_length
-    built = {row: build(row, encoder, args.data, args.seed, cot_overrides) for row in rows}
-    n_docs = len(next(iter(built.values()))[2])
-    lengths = [len(eg.reference) for eg in next(iter(built.values()))[2]]
-    plan = batches(n_docs, args.batch_words, lengths, args.seed)
+    rows = args.rows.split(",") if args.rows else list(task.rows)
+    unknown = [row for row in rows if row not in task.rows]
+    if unknown:
+        parser.error(f"unknown rows {unknown} for --task {args.task}; its rows are {', '.join(task.rows)}")
+    settings = parse_settings(args.settings)
+    built = {}
+    for row in rows:
+        config_name, overrides = task.rows[row]
+        extra = settings if takes(config_name, settings) else {}
+        built[row] = build(config_name, {**overrides, **extra}, task, encoder, args.data, args.seed)
+    examples = next(iter(built.values()))[2]
+    lengths = [len(eg.reference) for eg in examples]
+    plan = batches(len(examples), args.batch_words, lengths, args.seed)
     plan = [plan[i % len(plan)] for i in range(args.warmup + args.steps)]
     if "two-stage" in built:  # what `cot-distill teach` stores, on the docs of the planned batches
-        nlp, _, examples, _ = built["two-stage"]
+        nlp, _, two_stage_examples, _ = built["two-stage"]
         used = sorted({i for batch in plan for i in batch})
-        store_teacher_distributions(nlp.get_pipe("cot_ner"), [examples[i].reference for i in used])
+        store_teacher_distributions(nlp.get_pipe("cot_ner"), [two_stage_examples[i].reference for i in used])
     load_before = os.getloadavg()
     seconds: Dict[str, List[float]] = {row: [] for row in rows}
     start = time.time()
     for step, batch in enumerate(plan):
         for k in range(len(rows)):
             row = rows[(step + k) % len(rows)]
-            nlp, optimizer, examples, dropout = built[row]
+            nlp, optimizer, row_examples, dropout = built[row]
             begin = time.perf_counter()
-            nlp.update([examples[i] for i in batch], sgd=optimizer, drop=dropout)
+            nlp.update([row_examples[i] for i in batch], sgd=optimizer, drop=dropout)
             if step >= args.warmup:
                 seconds[row].append(time.perf_counter() - begin)
     load_after = os.getloadavg()
-    stock = statistics.mean(seconds["stock"]) if "stock" in seconds else None
-    words = statistics.mean(sum(lengths[i] for i in batch) for batch in plan[args.warmup :])
+    first = statistics.mean(seconds[rows[0]])
+    timed = plan[args.warmup :]
+    words = statistics.mean(sum(lengths[i] for i in batch) for batch in timed)
+    count_pairs = task.pairs
+    pairs = statistics.mean(sum(count_pairs(examples[i]) for i in batch) for batch in timed) if count_pairs else 0.0
+    data_name = f"MNRE train (mean {pairs:.0f} pairs per batch)" if count_pairs else "Twitter-2017 train"
     lines = [
-        f"Twitter-2017 train, {args.steps} timed steps per row after {args.warmup} of warm-up, batches of "
+        f"{data_name}, {args.steps} timed steps per row after {args.warmup} of warm-up, batches of "
         f"{args.batch_words} words (mean {words:.0f}), torch threads {args.threads}, {os.cpu_count()} CPUs "
-        f"({platform.processor() or platform.machine()}), cot_ner overrides {cot_overrides or 'none'}, load average before {load_before[0]:.1f} / after "
-        f"{load_after[0]:.1f} (1 min), wall {time.time() - start:.0f} s, spaCy {spacy.__version__}, torch {torch.__version__}",
+        f"({platform.processor() or platform.machine()}), settings {settings or 'none'}, load average before "
+        f"{load_before[0]:.1f} / after {load_after[0]:.1f} (1 min), wall {time.time() - start:.0f} s, "
+        f"spaCy {spacy.__version__}, torch {torch.__version__}",
         "",
-        "| row | s/step mean | s/step median | x stock |",
-        "|---|---|---|---|",
+        f"| row | s/step mean | s/step median | x {rows[0]} |" + (" training pairs/s |" if count_pairs else ""),
+        "|---|---|---|---|" + ("---|" if count_pairs else ""),
     ]
     for row in rows:
         mean = statistics.mean(seconds[row])
-        ratio = f"{mean / stock:.2f}" if stock else "-"
-        lines.append(f"| {row} ({ROWS[row][0]}) | {mean:.2f} | {statistics.median(seconds[row]):.2f} | {ratio} |")
+        line = f"| {row} ({task.rows[row][0]}) | {mean:.2f} | {statistics.median(seconds[row]):.2f} | {mean / first:.2f} |"
+        lines.append(line + (f" {pairs / mean:.1f} |" if count_pairs else ""))
     text = "\n".join(lines)
     print(text)
     if args.record:
         results = ROOT / "benchmarks" / "RESULTS.md"
         old = results.read_text(encoding="utf-8") if results.exists() else ""
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_file(results, old.rstrip("\n") + f"\n\n### Step cost ({stamp}, `benchmarks/step_cost.py`)\n\n{text}\n")
+        title = {"ner": "Step cost", "rel": "Step cost of cot_rel"}[args.task]
+        write_file(results, old.rstrip("\n") + f"\n\n### {title} ({stamp}, `benchmarks/step_cost.py --task {args.task}`)\n\n{text}\n")
 
 
 if __name__ == "__main__":
