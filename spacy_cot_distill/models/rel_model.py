@@ -36,6 +36,7 @@ class RelModule(nn.Module):
         dropout: float,
         markers: Sequence[str],
         encoding: str,
+        bucket_rows: int = 0,
     ):
         super().__init__()
         self.tokenizer = tokenizer
@@ -49,7 +50,7 @@ class RelModule(nn.Module):
                 "the pipeline was trained with encoding = \"per_sentence\"; load it with that setting"
             )
         self.marker_pieces: Dict[str, List[int]] = {}  # the plain-text markers' sub-tokens, by text
-        self.text_encoder = PromptedEncoder(encoder, m, n_heads)
+        self.text_encoder = PromptedEncoder(encoder, m, n_heads, bucket_rows)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(2 * self.text_encoder.width, nO)
 
@@ -214,6 +215,7 @@ def build_cot_rel_model_v2(
     dropout: float = 0.1,
     encoding: str = "per_sentence",
     markers: List[str] = list(MARKERS),
+    bucket_rows: int = 16,
     quantize: Optional[str] = None,
 ) -> Model:
     """Label logits per candidate pair from a prompted encoder over the marked text, for `cot_rel`.
@@ -228,6 +230,9 @@ def build_cot_rel_model_v2(
         its head and tail marked with `markers` (the only encoding of `CotRelModel.v1`).
     markers (List[str]): "per_pair" only: the 4 tokens added to the encoder's vocabulary: head start, head end,
         tail start, tail end.
+    bucket_rows (int): Encode a view of more rows in length-sorted groups of this many, each padded to its own
+        longest row (0: the whole view at once). The same output for less padding: the teacher's rows vary with
+        the knowledge's length.
     quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
         loaded (CPU inference); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`).
         Training runs in fp32 only.
@@ -239,7 +244,7 @@ def build_cot_rel_model_v2(
         raise ValueError(f"markers must be 4 distinct tokens (head start, head end, tail start, tail end), not {markers}")
 
     def build(hf_encoder: Any, tokenizer: Any, nO: int) -> RelModule:
-        return RelModule(hf_encoder, tokenizer, nO, m, n_heads, dropout, markers, encoding)
+        return RelModule(hf_encoder, tokenizer, nO, m, n_heads, dropout, markers, encoding, bucket_rows)
 
     # a student input holds the prompts, [CLS], [SEP] and 4 marker words
     return EncoderModel(
@@ -258,4 +263,6 @@ def build_cot_rel_model(
     quantize: Optional[str] = None,
 ) -> Model:
     """`CotRelModel.v2` with `encoding = "per_pair"`: the model of the pipelines saved before v2 (same arguments)."""
-    return build_cot_rel_model_v2(encoder, m, n_heads, dropout, "per_pair", markers, quantize)
+    return build_cot_rel_model_v2(
+        encoder, m, n_heads, dropout, encoding="per_pair", markers=markers, quantize=quantize
+    )
