@@ -108,13 +108,20 @@ def parse_settings(items: Sequence[str]) -> Dict[str, Any]:
     return settings
 
 
-def check_overrides(config: Path, overrides: Dict[str, Any], row: str) -> None:
-    """Fail before any training where `config` has no section for an override (spaCy would fail later)."""
+def overrides_error(config: Path, overrides: Dict[str, Any]) -> Optional[str]:
+    """Why `config` cannot take `overrides` (a section it lacks), in one line; None where it can."""
     try:
         Config().from_disk(config, overrides=overrides, interpolate=False)
     except Exception as err:
-        reason = " ".join(str(err).split())
-        raise SystemExit(f"row {row} ({config.name}) cannot take the settings {overrides}: {reason}") from None
+        return " ".join(str(err).split())
+    return None
+
+
+def check_overrides(config: Path, overrides: Dict[str, Any], row: str) -> None:
+    """Fail before any training where `config` has no section for an override (spaCy would fail later)."""
+    reason = overrides_error(config, overrides)
+    if reason is not None:
+        raise SystemExit(f"row {row} ({config.name}) cannot take the settings {overrides}: {reason}")
 
 
 def provenance() -> Dict[str, Any]:

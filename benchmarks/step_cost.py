@@ -47,10 +47,11 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
-from thinc.api import Config, fix_random_seed
+from spacy.vocab import Vocab
+from thinc.api import fix_random_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import parse_settings  # noqa: E402
+from results import overrides_error, parse_settings  # noqa: E402
 from spacy_cot_distill.data.convert import convert_mnre  # noqa: E402
 from spacy_cot_distill.data.knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge  # noqa: E402
 from spacy_cot_distill.data.twitter import read_twitter  # noqa: E402
@@ -116,27 +117,15 @@ TASKS: Dict[str, Task] = {
 }
 
 
-def takes(config_name: str, settings: Dict[str, Any]) -> bool:
-    """Whether the config has a section for every setting."""
-    try:
-        Config().from_disk(ROOT / "configs" / config_name, overrides=settings, interpolate=False)
-    except Exception:
-        return False
-    return True
-
-
-def build(config_name: str, overrides: Dict[str, Any], task: Task, encoder: str, data: Path, seed: int):
-    """(nlp, optimizer, examples, dropout) for a row, initialised from its config."""
+def build(config_name: str, overrides: Dict[str, Any], encoder: str, data: Path, vocab: Vocab):
+    """(nlp, optimizer, dropout) for a row, from its config, on the vocab all rows share (and their examples)."""
     # the corpora paths are validated, never read: the examples are handed to initialize and update
     unread = str(data / "twitter2017" / "train.txt")
     overrides = {"paths.encoder": encoder, "paths.train": unread, "paths.dev": unread, **overrides}
     config = load_config(ROOT / "configs" / config_name, overrides=overrides, interpolate=True)
-    fix_random_seed(seed)
-    nlp = load_model_from_config(config, auto_fill=True)
-    examples = task.examples(data, nlp)
-    nlp.initialize(lambda: examples)
+    nlp = load_model_from_config(config, vocab=vocab, auto_fill=True)
     optimizer = registry.resolve({"optimizer": config["training"]["optimizer"]})["optimizer"]
-    return nlp, optimizer, examples, float(config["training"]["dropout"])
+    return nlp, optimizer, float(config["training"]["dropout"])
 
 
 def batches(n_docs: int, batch_words: int, lengths: List[int], seed: int) -> List[List[int]]:
@@ -173,28 +162,33 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows {unknown} for --task {args.task}; its rows are {', '.join(task.rows)}")
     settings = parse_settings(args.settings)
+    vocab = Vocab()
     built = {}
     for row in rows:
         config_name, overrides = task.rows[row]
-        extra = settings if takes(config_name, settings) else {}
-        built[row] = build(config_name, {**overrides, **extra}, task, encoder, args.data, args.seed)
-    examples = next(iter(built.values()))[2]
+        extra = settings if overrides_error(ROOT / "configs" / config_name, settings) is None else {}
+        built[row] = build(config_name, {**overrides, **extra}, encoder, args.data, vocab)
+    # read once, trained on by every row: the rows' pipelines share the vocab
+    examples = task.examples(args.data, next(iter(built.values()))[0])
+    for nlp, _, _ in built.values():
+        fix_random_seed(args.seed)
+        nlp.initialize(lambda: examples)
     lengths = [len(eg.reference) for eg in examples]
     plan = batches(len(examples), args.batch_words, lengths, args.seed)
     plan = [plan[i % len(plan)] for i in range(args.warmup + args.steps)]
     if "two-stage" in built:  # what `cot-distill teach` stores, on the docs of the planned batches
-        nlp, _, two_stage_examples, _ = built["two-stage"]
+        # only the two-stage row reads them (distill_from = "stored"); the other rows ignore them
         used = sorted({i for batch in plan for i in batch})
-        store_teacher_distributions(nlp.get_pipe("cot_ner"), [two_stage_examples[i].reference for i in used])
+        store_teacher_distributions(built["two-stage"][0].get_pipe("cot_ner"), [examples[i].reference for i in used])
     load_before = os.getloadavg()
     seconds: Dict[str, List[float]] = {row: [] for row in rows}
     start = time.time()
     for step, batch in enumerate(plan):
         for k in range(len(rows)):
             row = rows[(step + k) % len(rows)]
-            nlp, optimizer, row_examples, dropout = built[row]
+            nlp, optimizer, dropout = built[row]
             begin = time.perf_counter()
-            nlp.update([row_examples[i] for i in batch], sgd=optimizer, drop=dropout)
+            nlp.update([examples[i] for i in batch], sgd=optimizer, drop=dropout)
             if step >= args.warmup:
                 seconds[row].append(time.perf_counter() - begin)
     load_after = os.getloadavg()
