@@ -77,7 +77,8 @@ def teach(
     input_path (Union[str, Path]): The training DocBin, with the knowledge the teacher reads.
     output_path (Union[str, Path]): The DocBin to write, the same docs with `doc._.teacher_log_probs`; written
         whole or not at all, so it may be `input_path`.
-    temperature (Optional[float]): T of the distributions; None: the component's. A student trains at the same T.
+    temperature (Optional[float]): T of the distributions; None: the component's. A student at another T
+        re-tempers a softmax head's distribution exactly; a CRF head's marginals must be made at the student's T.
     batch_size (int): Docs per forward pass, in order of length.
     RETURNS (TeachSummary): What was stored.
     """

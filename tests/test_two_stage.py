@@ -202,8 +202,22 @@ def test_a_student_learns_the_stored_distribution(tiny_encoder):
     assert ents(gold_alone(text)) == sorted(TRAIN[1][1])
 
 
+def test_a_softmax_teachers_distribution_is_re_tempered_exactly(tiny_encoder, teacher):
+    """A student at another T than `teach` used reads the softmax head's distribution as if taught at its own T."""
+    nlp = make_nlp(tiny_encoder, distill_from="stored", temperature=2.0)
+    at_one, at_two = taught(nlp, teacher, 1.0), taught(nlp, teacher, 2.0)
+    ner = nlp.get_pipe("cot_ner")
+    nlp.initialize(lambda: at_one)
+    for eg_one, eg_two in zip(at_one, at_two):
+        read = ner._stored_targets(eg_one, None)
+        assert numpy.allclose(read, read_distribution(eg_two.reference).log_probs, atol=1e-5)
+        assert not numpy.allclose(read, read_distribution(eg_one.reference).log_probs, atol=1e-2)
+        assert numpy.allclose(numpy.exp(read).sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_stage_two_errors_name_the_doc(tiny_encoder, teacher):
-    """No stored distribution, other tags, another temperature, other tokens: one line naming the doc and the fix."""
+    """No stored distribution, other tags, a CRF's marginals at another T, other tokens: one line naming the doc and
+    the fix."""
     def update(nlp, train):
         nlp.initialize(lambda: train)
         nlp.update(train)
@@ -217,9 +231,11 @@ def test_stage_two_errors_name_the_doc(tiny_encoder, teacher):
     nlp.get_pipe("cot_ner").add_label("MISC")
     with pytest.raises(ValueError, match=r"doc 't0': the teacher's distribution is over the tags \[.*\], cot_ner predicts"):
         update(nlp, taught(nlp, teacher))
+    crf_teacher = train_teacher(tiny_encoder, "crf", n_iter=2)[0]
     nlp = make_nlp(tiny_encoder, distill_from="stored", temperature=2.0)
-    with pytest.raises(ValueError, match=r"made at temperature 1.0, cot_ner trains at 2.0: set temperature = 1.0"):
-        update(nlp, taught(nlp, teacher))
+    with pytest.raises(ValueError, match=r"doc 't0': a crf head's marginals made at temperature 1.0 cannot be turned "
+                                         r"into marginals at 2.0, at which cot_ner trains: set temperature = 1.0"):
+        update(nlp, taught(nlp, crf_teacher))
     nlp = make_nlp(tiny_encoder, distill_from="stored")
     train = taught(nlp, teacher)
     record = train[1].reference.user_data[("._.", EXTENSION, None, None)]

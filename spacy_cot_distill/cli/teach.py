@@ -14,7 +14,7 @@ def teach_cli(
     input_path: Path = typer.Argument(..., help="Training .spacy DocBin, with the knowledge the teacher reads"),
     output_path: Path = typer.Argument(..., help="Output .spacy DocBin: the docs with their teacher distributions (may be the input: replaced whole)"),
     component: Optional[str] = typer.Option(None, "--component", help="The cot_ner component's name (default: the pipeline's one cot_ner)"),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="T of the distributions (default: the component's); the student trains at the same T"),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="T of the distributions (default: the component's); a student at another T re-tempers a softmax head's, a CRF head's must match"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="Docs per forward pass"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ):

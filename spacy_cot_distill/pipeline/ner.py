@@ -197,7 +197,7 @@ class CotNer(DistillationPipe):
         return crf.log_marginals(pad_rows(logits, sizes), mask, temperature)[mask]
 
     def _stored_targets(self, example: Example, row: Row) -> numpy.ndarray:
-        """The teacher distribution stored on the reference doc, checked against the tags, temperature and tokens."""
+        """The teacher distribution stored on the reference doc, checked against the tags and tokens, at the component's T."""
         reference = example.reference
         stored = read_distribution(reference)
         where = f"{self.name} (distill_from = \"stored\"): {doc_name(reference)}"
@@ -207,17 +207,17 @@ class CotNer(DistillationPipe):
         if stored.tags != self.tags:
             raise ValueError(f"{where}: the teacher's distribution is over the tags {stored.tags}, {self.name} "
                              f"predicts {self.tags}: teach with a teacher trained on the same entity labels")
-        if stored.temperature != self.cfg["temperature"]:
-            raise ValueError(f"{where}: the teacher's distribution was made at temperature {stored.temperature}, "
-                             f"{self.name} trains at {self.cfg['temperature']}: set temperature = {stored.temperature} "
-                             f"or teach again with --temperature {self.cfg['temperature']}")
         if len(stored.log_probs) != len(reference):
             raise ValueError(f"{where} has {len(reference)} tokens, its stored teacher distribution "
                              f"{len(stored.log_probs)}: teach again over the corpus as it is trained on")
         if [t.text for t in example.predicted] != [t.text for t in reference]:
             raise ValueError(f"{where}: the training doc's tokens are not the gold doc's, to which the teacher's "
                              "distribution belongs: read the training corpus with gold_preproc = true")
-        return stored.log_probs
+        try:
+            return stored.at_temperature(self.cfg["temperature"])
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}, at which {self.name} trains: set temperature = {stored.temperature} or "
+                             f"teach again with --temperature {self.cfg['temperature']}") from None
 
     def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[int]]:
         """Best valid BIO tag ids per token of each doc; whitespace tokens get O."""
