@@ -17,7 +17,7 @@ result is spaCy's ents_p/r/f (overall and per type) of model-best on the gold
 tokens of valid, text only (knowledge for (e) and (t)).
 
 Each run appends one JSON line to --results (benchmarks/results/ner.jsonl):
-the run's key (dataset, row, seed, steps, batch words, settings, encoder), the
+the run's key (dataset, row, seed, steps, batch words, settings, student settings, encoder), the
 scores, the learning curve, seconds, commit and machine. A run already recorded
 is skipped, so a study can be spread over several sittings and resumed after a
 kill; trained models are kept under --work. Summarise with
@@ -26,6 +26,7 @@ kill; trained models are kept under --work. Summarise with
   OMP_NUM_THREADS=1 nice -n 15 python benchmarks/ner_accuracy.py twitter2017 --rows a,b,c,e --seeds 0,1,2
   ... --rows c,e --set components.cot_ner.max_length=128      (a screen: settings are part of the key)
   ... --rows c,t,f --seeds 0,1,2                               (two-stage against joint; one teacher, seed 0)
+  ... --rows f --student-set components.cot_ner.temperature=2  (a student setting: the same teacher, taught once)
 """
 import argparse
 import json
@@ -86,7 +87,7 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
     "t": ("teacher alone, knowledge at inference", "t", True),
     "f": ("cot_ner two-stage student, ChatGPT knowledge", "f", False),
 }
-DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c")]
+DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a")]
 
 
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
@@ -203,40 +204,51 @@ def prepare(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_budget_arguments(parser)
+    parser.add_argument("--student-set", dest="student_settings", action="append", default=[], metavar="PATH=VALUE",
+                        help="a config override of a two-stage student, not of its teacher (e.g. the temperature or "
+                             "alpha: one teacher, taught once, serves them all); part of the run's key (repeatable)")
     args = parser.parse_args()
     settings = parse_settings(args.settings)
+    student_settings = parse_settings(args.student_settings)
     rows = args.rows.split(",")
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; the rows are {', '.join(ROWS)}")
+    if student_settings:
+        alone = [row for row in rows if TRAININGS[ROWS[row][1]].teacher is None]
+        if alone:
+            parser.error(f"--student-set sets a two-stage student apart from its teacher; rows {alone} have no "
+                         "teacher of their own: give them --set")
     for row in rows:
         spec = TRAININGS[ROWS[row][1]]
-        check_overrides(ROOT / "configs" / spec.config, {**spec.overrides, **settings}, row)
+        check_overrides(ROOT / "configs" / spec.config, {**spec.overrides, **settings, **student_settings}, row)
         if spec.teacher is not None:
             teacher = TRAININGS[spec.teacher]
             check_overrides(ROOT / "configs" / teacher.config, {**teacher.overrides, **settings}, f"{row}'s teacher")
     paths = prepare(args)
     results = ResultsFile(args.results)
     print(f"encoder {args.encoder_name}, {args.steps} steps of {args.batch_words} words, eval every "
-          f"{args.eval_every}, settings {settings}, cpu count {os.cpu_count()}, "
+          f"{args.eval_every}, settings {settings}, student settings {student_settings}, cpu count {os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, results {args.results}", flush=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         for row in rows:
             _, trained, use_knowledge = ROWS[row]
             record: Dict[str, Any] = {
                 "benchmark": "ner", "dataset": args.dataset, "row": row, "seed": seed, "steps": args.steps,
-                "batch_words": args.batch_words, "settings": settings, "encoder": args.encoder_name,
+                "batch_words": args.batch_words, "settings": settings, "student_settings": student_settings,
+                "encoder": args.encoder_name,
             }
             if run_key(record) in results.keys():
                 print(f"recorded, skipped: {args.dataset} ({row}) seed {seed}", flush=True)
                 continue
             out = run_dir(args.work, args.dataset, trained, f"{args.steps}x{args.batch_words}",
-                          f"e{args.eval_every}", f"s{seed}", settings=settings, encoder=args.encoder_name)
+                          f"e{args.eval_every}", f"s{seed}", settings=settings, encoder=args.encoder_name,
+                          student_settings=student_settings)
             train_docs, teacher = None, None
             if TRAININGS[trained].teacher is not None:
                 train_docs, teacher = taught_docs(trained, paths, args, settings)
             training = train(trained, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
-                             args.eval_every, settings, train_docs)
+                             args.eval_every, {**settings, **student_settings}, train_docs)
             scores = evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge)
             points = curve(training, "ents_f", "ents_p", "ents_r")
             record.update(scores)

@@ -1,7 +1,7 @@
 """The results files of the accuracy benchmarks: one JSON line per run, resumable, summarised and plotted.
 
-A run is one (dataset, row, seed, steps, batch words, settings, encoder): its
-key. `ResultsFile.append` writes a run's record as one whole line in a single
+A run is one (dataset, row, seed, steps, batch words, settings, student settings,
+encoder): its key. `ResultsFile.append` writes a run's record as one whole line in a single
 write, flushed and synced, so that a killed run leaves either the whole line or
 nothing; a torn last line (a crash of the machine) is ignored with a warning and
 cut off before the next append. A benchmark skips the runs whose key is
@@ -27,14 +27,18 @@ from thinc.api import Config
 from spacy_cot_distill.files import write_file
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY_FIELDS = ("dataset", "row", "seed", "steps", "batch_words", "settings", "encoder")
+KEY_FIELDS = ("dataset", "row", "seed", "steps", "batch_words", "settings", "student_settings", "encoder")
+# key fields that records written before them lack: what such a run had
+KEY_DEFAULTS: Dict[str, Any] = {"student_settings": {}}
+SETTINGS_FIELDS = ("settings", "student_settings")
 # the records' scores are fractions (spaCy's); tables and plots show percentages
 PCT = 100.0
 
 
 def run_key(record: Dict[str, Any]) -> Tuple:
     """The identity of a run: the record's KEY_FIELDS, settings in a canonical form."""
-    return tuple(json.dumps(record[f], sort_keys=True) if f == "settings" else record[f] for f in KEY_FIELDS)
+    values = ((f, record.get(f, KEY_DEFAULTS[f]) if f in KEY_DEFAULTS else record[f]) for f in KEY_FIELDS)
+    return tuple(json.dumps(v, sort_keys=True) if f in SETTINGS_FIELDS else v for f, v in values)
 
 
 class ResultsFile:
@@ -64,7 +68,7 @@ class ResultsFile:
             if last:
                 warnings.warn(f"{self.path}:{i}: ignoring a torn last line ({len(line)} bytes, no newline)")
                 continue
-            missing = [f for f in KEY_FIELDS if f not in record]
+            missing = [f for f in KEY_FIELDS if f not in record and f not in KEY_DEFAULTS]
             if missing:
                 raise ValueError(f"{self.path}:{i}: a record without {', '.join(missing)}")
             records.append(record)
@@ -200,11 +204,14 @@ def curve(training: Training, f_key: str, p_key: str, r_key: str) -> List[Dict[s
     ]
 
 
-def run_dir(work: Path, *parts: Any, settings: Dict[str, Any], encoder: str) -> Path:
+def run_dir(work: Path, *parts: Any, settings: Dict[str, Any], encoder: str,
+            student_settings: Optional[Dict[str, Any]] = None) -> Path:
     """The training folder of a run under `work`: readable parts, then a digest of the settings and encoder."""
     import hashlib
 
-    digest = hashlib.sha1(json.dumps([settings, encoder], sort_keys=True).encode()).hexdigest()[:8]
+    # without student settings, the digest of the folders trained before they existed
+    identity = [settings, student_settings, encoder] if student_settings else [settings, encoder]
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     return work / "_".join(str(p) for p in (*parts, digest))
 
 
@@ -263,7 +270,7 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
 
     labels: row -> description, in the order of the table.
     differences: (row, other row) pairs, e.g. ("c", "b"), compared within a dataset, budget and encoder;
-        the other row's group is the one with the same settings, else the one without settings.
+        the other row's group is the one with the same settings, else the one without any settings.
     per_class: the record field of per-type or per-label scores ({name: {"p", "r", "f"}}).
     """
     records = _dedup(records)
@@ -272,8 +279,9 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
         groups[_group_key(r)][r["row"]].append(r)
     out = []
     for gkey in sorted(groups):
-        dataset, steps, batch_words, settings, encoder = gkey
-        out.append(f"\n### {dataset}: {steps} steps x {batch_words} words, settings {settings}, {encoder}\n")
+        dataset, steps, batch_words, settings, student_settings, encoder = gkey
+        student = f", student settings {student_settings}" if student_settings != "{}" else ""
+        out.append(f"\n### {dataset}: {steps} steps x {batch_words} words, settings {settings}{student}, {encoder}\n")
         out.append("| row | n | seeds | P | R | F1 | per class F1 (mean) | s/step | train s |")
         out.append("|---|---|---|---|---|---|---|---|---|")
         for row in sorted(groups[gkey], key=lambda r: (list(labels).index(r) if r in labels else len(labels), r)):
@@ -299,7 +307,7 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
                 continue
             ref = groups[gkey].get(other)
             if ref is None:
-                no_settings = (dataset, steps, batch_words, "{}", encoder)
+                no_settings = (dataset, steps, batch_words, "{}", "{}", encoder)
                 ref = groups.get(no_settings, {}).get(other)
             if not ref:
                 continue
@@ -343,11 +351,11 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
     written = []
     for dataset, lines in sorted(by_dataset.items()):
         budgets = {k[1:3] for k in lines}
-        encoders = {k[4] for k in lines}
+        encoders = {k[5] for k in lines}
         fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
         order = sorted(lines, key=lambda k: (list(labels).index(k[0]) if k[0] in labels else len(labels), k))
         for key in order:
-            row, steps, batch_words, settings, run_encoder = key
+            row, steps, batch_words, settings, student_settings, run_encoder = key
             runs = lines[key]
             by_step: Dict[int, List[float]] = defaultdict(list)
             for r in runs:
@@ -359,6 +367,8 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
             name = f"({row}) {labels.get(row, '')}"
             if settings != "{}":
                 name += f" {settings}"
+            if student_settings != "{}":
+                name += f" student {student_settings}"
             if len(budgets) > 1:
                 name += f" [{steps}x{batch_words}]"
             if len(encoders) > 1:

@@ -36,6 +36,8 @@ def test_appends_one_line_per_run_and_knows_the_recorded_keys(tmp_path):
     # settings are part of the key, in any order of their fields
     assert run_key(record(settings={"x": 1, "y": 2})) == run_key(record(settings={"y": 2, "x": 1}))
     assert run_key(record(seed=1)) not in results.keys()
+    # a record written before student settings existed is a run without them
+    assert run_key(record(student_settings={})) == run_key(record()) != run_key(record(student_settings={"x": 1}))
 
 
 def test_a_torn_last_line_is_ignored_with_a_warning_and_cut_before_the_next_append(tmp_path):
@@ -180,3 +182,16 @@ def test_ner_accuracy_two_stage_rows_train_and_teach_once(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("recorded, skipped") == 4 and "spacy train" not in again.stdout
+    # a student setting trains a student of the same teacher, taught once
+    hotter = cmd[: cmd.index("--rows")] + ["--rows", "f", "--seeds", "0", "--student-set",
+                                           "components.cot_ner.temperature=2"] + cmd[cmd.index("--steps"):]
+    screen = subprocess.run(hotter, capture_output=True, text=True, env=env)
+    assert screen.returncode == 0, screen.stderr[-3000:]
+    assert screen.stdout.count("spacy train") == 1 and "temperature 2" in screen.stdout  # the teacher is read back
+    record = ResultsFile(results).read()[-1]
+    assert (record["row"], record["settings"], record["student_settings"]) == ("f", {}, {"components.cot_ner.temperature": 2})
+    assert record["teacher"] == students[0]["teacher"] and record["model"] != students[0]["model"]
+    assert list((tmp_path / "work").glob("*_taught_*.spacy")) == taught
+    refused = subprocess.run(hotter[:hotter.index("--rows") + 1] + ["a,f"] + hotter[hotter.index("--rows") + 2:],
+                             capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "rows ['a'] have no teacher of their own: give them --set" in refused.stderr
