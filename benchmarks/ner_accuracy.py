@@ -11,7 +11,10 @@ two-stage student: `cot-distill teach` stores the seed-0 (t) model's
 distributions on the train docs once (cached under --work), then cot_ner.cfg
 with `distill_from = "stored"` trains on them, text only at inference; its
 record carries the teacher's one-off cost (the (t) training's seconds and the
-`teach` seconds) apart from its own. Every trained row gets the same steps,
+`teach` seconds) apart from its own; (g) the same with cross-fitted teachers: (t)
+trained twice, each time on one half of train (half the steps: the same epochs,
+one (t)'s cost in all), each teaching the half it did not train on, so that no
+stored distribution comes from a teacher that saw the doc's gold tags. Every trained row gets the same steps,
 batches and optimizer, and is evaluated on valid every --eval-every steps; the
 result is spaCy's ents_p/r/f (overall and per type) of model-best on the gold
 tokens of valid, text only (knowledge for (e) and (t)).
@@ -57,12 +60,15 @@ YEAR = {"twitter2015": "15", "twitter2017": "17"}
 @dataclass(frozen=True)
 class Training:
     """How a model is trained: its config, the knowledge source of its docs, its config overrides, and, for a
-    two-stage student, the training whose seed-0 model teaches its train docs (`cot-distill teach`)."""
+    two-stage student, the training whose seed-0 model teaches its train docs (`cot-distill teach`), and into how
+    many folds train is cut for it (1: one teacher trains on all and teaches all; k: k teachers, each trained
+    without one fold, which it teaches)."""
 
     config: str
     knowledge: str
     overrides: Dict[str, Any] = field(default_factory=dict)
     teacher: Optional[str] = None
+    folds: int = 1
 
 
 # one line per trained model; a component setting renamed is a one-line edit here
@@ -73,6 +79,7 @@ TRAININGS = {
     "d": Training("cot_ner.cfg", "qwen", {"components.cot_ner.cot_dims": ["noun", "sentence", "multimodal"]}),
     "t": Training("cot_ner_teacher.cfg", "gpt"),
     "f": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill_from": "stored"}, teacher="t"),
+    "g": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill_from": "stored"}, teacher="t", folds=2),
 }
 # the seed of the teacher a two-stage student learns from, whatever the student's seed: one teacher per dataset,
 # knowledge source, budget, settings and encoder
@@ -86,8 +93,9 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
     "e": ("(c)'s teacher view, knowledge at inference", "c", True),
     "t": ("teacher alone, knowledge at inference", "t", True),
     "f": ("cot_ner two-stage student, ChatGPT knowledge", "f", False),
+    "g": ("cot_ner two-stage student, cross-fitted teachers", "g", False),
 }
-DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a")]
+DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a"), ("g", "f"), ("g", "b"), ("g", "a")]
 
 
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
@@ -135,32 +143,56 @@ def train(name: str, paths: dict, encoder: str, steps: int, batch_words: int, se
 
 def taught_docs(name: str, paths: dict, args: argparse.Namespace,
                 settings: Dict[str, Any]) -> Tuple[Path, Dict[str, Any]]:
-    """The train docs of TRAININGS[name] with its teacher's distributions, and the teacher's one-off costs.
+    """The train docs of TRAININGS[name] with its teachers' distributions, and the teachers' one-off costs.
 
-    The teacher (the training `TRAININGS[name].teacher` at TEACHER_SEED, the very
-    run of that row's own seed 0) is trained once, its model-best teaches once;
-    both are kept under --work and read back in later sittings.
+    Each teacher (the training `TRAININGS[name].teacher` at TEACHER_SEED; with
+    one fold, the very run of that row's own seed 0) is trained once, and the
+    docs are taught once; both are kept under --work and read back in later sittings.
     """
-    from spacy_cot_distill.teach import find_teacher, teach
+    from spacy_cot_distill.data.docbin import read_docs, write_docs
+    from spacy_cot_distill.teach import find_teacher, store_teacher_distributions
 
     spec = TRAININGS[name]
     assert spec.teacher is not None
-    out = run_dir(args.work, args.dataset, spec.teacher, f"{args.steps}x{args.batch_words}", f"e{args.eval_every}",
-                  f"s{TEACHER_SEED}", settings=settings, encoder=args.encoder_name)
-    training = train(spec.teacher, paths, args.encoder, args.steps, args.batch_words, TEACHER_SEED, out, args.gpu_id,
-                     args.eval_every, settings)
-    taught = out.with_name(f"{out.name}_taught_{args.dataset}_train_{spec.knowledge}.spacy")
-    marker = taught.with_suffix(".json")  # written after the DocBin: the mark of a finished `teach`
+    folds = spec.folds
+    train_path = paths["train", spec.knowledge]
+    docs = read_docs(train_path)
+    trainings, models = [], []
+    for k in range(folds):
+        parts: Tuple[str, ...] = (f"fold{k}of{folds}",) if folds > 1 else ()
+        out = run_dir(args.work, args.dataset, spec.teacher, f"{args.steps}x{args.batch_words}", f"e{args.eval_every}",
+                      f"s{TEACHER_SEED}", *parts, settings=settings, encoder=args.encoder_name)
+        rest = None
+        if folds > 1:  # the teacher of fold k trains on the other folds, for the same epochs
+            rest = args.work / f"{args.dataset}_train_{spec.knowledge}_without_fold{k}of{folds}.spacy"
+            if not rest.exists():
+                write_docs(rest, [doc for i, doc in enumerate(docs) if i % folds != k])
+        steps = args.steps * (folds - 1) // folds if folds > 1 else args.steps
+        trainings.append(train(spec.teacher, paths, args.encoder, steps, args.batch_words, TEACHER_SEED, out,
+                               args.gpu_id, args.eval_every, settings, rest))
+        models.append(out / "model-best")
+    fold_name = f"_{folds}folds" if folds > 1 else ""
+    taught = models[0].parent.with_name(f"{models[0].parent.name}_taught_{args.dataset}_train_{spec.knowledge}{fold_name}.spacy")
+    marker = taught.with_suffix(".json")  # written after the DocBin: the mark of a finished teaching
     if not marker.exists():
         start = time.perf_counter()
-        summary = teach(find_teacher(spacy.load(out / "model-best")), paths["train", spec.knowledge], taught)
-        write_file(marker, json.dumps({"seconds": round(time.perf_counter() - start, 1), "docs": summary.docs,
-                                       "without_knowledge": summary.without_knowledge}))
+        without = 0
+        for k, model in enumerate(models):
+            pipe = find_teacher(spacy.load(model))
+            fold = docs[k::folds]
+            store_teacher_distributions(pipe, fold)
+            without += sum(1 for doc in fold if not pipe.knowledge(doc))
+        write_docs(taught, docs)
+        write_file(marker, json.dumps({"seconds": round(time.perf_counter() - start, 1), "docs": len(docs),
+                                       "without_knowledge": without}))
     done = json.loads(marker.read_text())
+    step_seconds = [t.step_seconds for t in trainings if t.step_seconds is not None]
     return taught, {
-        "trained_as": spec.teacher, "seed": TEACHER_SEED, "model": str(out / "model-best"),
-        "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
-        "best_f": max((p["f"] or 0.0 for p in curve(training, "ents_f", "ents_p", "ents_r")), default=None),
+        "trained_as": spec.teacher, "seed": TEACHER_SEED, "folds": folds, "models": [str(m) for m in models],
+        "train_seconds": round(sum(t.seconds for t in trainings), 1),
+        "step_seconds": sum(step_seconds) / len(step_seconds) if step_seconds else None,
+        "best_f": [max((p["f"] or 0.0 for p in curve(t, "ents_f", "ents_p", "ents_r")), default=None)
+                   for t in trainings],
         "teach_seconds": done["seconds"], "taught_docs": done["docs"],
         "docs_without_knowledge": done["without_knowledge"],
     }

@@ -325,8 +325,11 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
             teachers = {json.dumps(r["teacher"], sort_keys=True): r["teacher"] for r in runs if r.get("teacher")}
             for teacher in teachers.values():
                 step = f", {teacher['step_seconds']:.2f} s/step" if teacher.get("step_seconds") is not None else ""
+                folds = teacher.get("folds", 1)
+                whose = f"teachers (row ({teacher['trained_as']}) on {folds} folds" if folds > 1 else \
+                    f"teacher (row ({teacher['trained_as']})"
                 out.append(
-                    f"\n({row})'s teacher (row ({teacher['trained_as']}), seed {teacher['seed']}), paid once: trained "
+                    f"\n({row})'s {whose}, seed {teacher['seed']}), paid once: trained "
                     f"in {teacher['train_seconds']:.0f} s{step}, `teach` over {teacher['taught_docs']} train docs in "
                     f"{teacher['teach_seconds']:.0f} s"
                 )

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -171,9 +172,9 @@ def test_ner_accuracy_two_stage_rows_train_and_teach_once(tmp_path):
     assert [p["step"] for p in teacher_s0["curve"]] == [0, 2] and all("teacher" not in r for r in records[::2])
     for student in students:
         teacher = student["teacher"]
-        assert teacher["model"] == teacher_s0["model"] and (teacher["trained_as"], teacher["seed"]) == ("t", 0)
+        assert teacher["models"] == [teacher_s0["model"]] and (teacher["trained_as"], teacher["seed"]) == ("t", 0)
         assert teacher["train_seconds"] > 0 and teacher["teach_seconds"] >= 0 and teacher["taught_docs"] > 0
-        assert student["model"] != teacher["model"] and student["curve"] and 0.0 <= student["f"] <= 1.0
+        assert student["model"] not in teacher["models"] and student["curve"] and 0.0 <= student["f"] <= 1.0
     assert students[0]["teacher"] == students[1]["teacher"]
     taught = list((tmp_path / "work").glob("*_taught_*.spacy"))
     assert len(taught) == 1 and len(list((tmp_path / "work").glob("*_taught_*.json"))) == 1
@@ -195,3 +196,39 @@ def test_ner_accuracy_two_stage_rows_train_and_teach_once(tmp_path):
     refused = subprocess.run(hotter[:hotter.index("--rows") + 1] + ["a,f"] + hotter[hotter.index("--rows") + 2:],
                              capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "rows ['a'] have no teacher of their own: give them --set" in refused.stderr
+
+
+def test_ner_accuracy_cross_fitted_teachers_teach_the_docs_they_did_not_train_on(tmp_path):
+    """Row (g): two (t) teachers, each trained on one half of train for half the steps, each teaching the other half."""
+    import spacy
+
+    import spacy_cot_distill  # noqa: F401
+    from spacy_cot_distill.data.docbin import read_docs
+    from spacy_cot_distill.data.teacher import read_distribution
+    from spacy_cot_distill.teach import find_teacher
+
+    write_twitter_data(tmp_path / "data")
+    encoder = make_tiny_bert(tmp_path / "bert")
+    work, results = tmp_path / "work", tmp_path / "ner.jsonl"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "ner_accuracy.py"), "twitter2017", "--data", str(tmp_path / "data"),
+           "--encoder", str(encoder), "--rows", "g", "--steps", "4", "--batch-words", "40", "--eval-every", "2",
+           "--work", str(work), "--results", str(results)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("spacy train") == 3 and run.stdout.count("--training.max_steps 2 ") == 2
+    (record,) = ResultsFile(results).read()
+    teacher = record["teacher"]
+    assert (teacher["folds"], teacher["trained_as"], len(set(teacher["models"]))) == (2, "t", 2)
+    assert teacher["taught_docs"] == len(TRAIN) and teacher["train_seconds"] > 0
+    train = read_docs(work / "twitter2017_train_gpt.spacy")
+    taught = read_docs(next(work.glob("*_taught_twitter2017_train_gpt_2folds.spacy")))
+    assert [d.text for d in taught] == [d.text for d in train]
+    for k, model in enumerate(teacher["models"]):
+        without = read_docs(work / f"twitter2017_train_gpt_without_fold{k}of2.spacy")
+        assert [d.text for d in without] == [d.text for i, d in enumerate(train) if i % 2 != k]
+        pipe = find_teacher(spacy.load(model))
+        for doc in taught[k::2]:  # taught by the teacher that did not train on it
+            stored = read_distribution(doc)
+            assert stored is not None
+            assert numpy.allclose(stored.log_probs, pipe.teacher_log_probs([doc])[0], atol=1e-5)
