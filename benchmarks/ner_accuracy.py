@@ -14,8 +14,8 @@ record carries the teacher's one-off cost (the (t) training's seconds and the
 `teach` seconds) apart from its own; (g) the same with cross-fitted teachers: (t)
 trained twice, each time on one half of train (half the steps: the same epochs,
 one (t)'s cost in all), each teaching the half it did not train on, so that no
-stored distribution comes from a teacher that saw the doc's gold tags. Every trained row gets the same steps,
-batches and optimizer, and is evaluated on valid every --eval-every steps; the
+stored distribution comes from a teacher that saw the doc's gold tags. Every
+trained row gets the same steps, batches and optimizer, and is evaluated on valid every --eval-every steps; the
 result is spaCy's ents_p/r/f (overall and per type) of model-best on the gold
 tokens of valid, text only (knowledge for (e) and (t)).
 
@@ -157,22 +157,26 @@ def taught_docs(name: str, paths: dict, args: argparse.Namespace,
     folds = spec.folds
     train_path = paths["train", spec.knowledge]
     docs = read_docs(train_path)
+    # a teacher of one fold of several trains on the other folds for the same epochs: fewer steps
+    steps = args.steps * (folds - 1) // folds if folds > 1 else args.steps
+
+    def teacher_dir(*fold: str) -> Path:
+        return run_dir(args.work, args.dataset, spec.teacher, f"{steps}x{args.batch_words}", f"e{args.eval_every}",
+                       f"s{TEACHER_SEED}", *fold, settings=settings, encoder=args.encoder_name)
+
     trainings, models = [], []
     for k in range(folds):
-        parts: Tuple[str, ...] = (f"fold{k}of{folds}",) if folds > 1 else ()
-        out = run_dir(args.work, args.dataset, spec.teacher, f"{args.steps}x{args.batch_words}", f"e{args.eval_every}",
-                      f"s{TEACHER_SEED}", *parts, settings=settings, encoder=args.encoder_name)
+        out = teacher_dir(f"fold{k}of{folds}") if folds > 1 else teacher_dir()
         rest = None
-        if folds > 1:  # the teacher of fold k trains on the other folds, for the same epochs
+        if folds > 1:
             rest = args.work / f"{args.dataset}_train_{spec.knowledge}_without_fold{k}of{folds}.spacy"
             if not rest.exists():
                 write_docs(rest, [doc for i, doc in enumerate(docs) if i % folds != k])
-        steps = args.steps * (folds - 1) // folds if folds > 1 else args.steps
         trainings.append(train(spec.teacher, paths, args.encoder, steps, args.batch_words, TEACHER_SEED, out,
                                args.gpu_id, args.eval_every, settings, rest))
         models.append(out / "model-best")
-    fold_name = f"_{folds}folds" if folds > 1 else ""
-    taught = models[0].parent.with_name(f"{models[0].parent.name}_taught_{args.dataset}_train_{spec.knowledge}{fold_name}.spacy")
+    union = teacher_dir(f"{folds}folds") if folds > 1 else teacher_dir()
+    taught = union.with_name(f"{union.name}_taught_{args.dataset}_train_{spec.knowledge}.spacy")
     marker = taught.with_suffix(".json")  # written after the DocBin: the mark of a finished teaching
     if not marker.exists():
         start = time.perf_counter()

@@ -222,7 +222,7 @@ def test_ner_accuracy_cross_fitted_teachers_teach_the_docs_they_did_not_train_on
     assert (teacher["folds"], teacher["trained_as"], len(set(teacher["models"]))) == (2, "t", 2)
     assert teacher["taught_docs"] == len(TRAIN) and teacher["train_seconds"] > 0
     train = read_docs(work / "twitter2017_train_gpt.spacy")
-    taught = read_docs(next(work.glob("*_taught_twitter2017_train_gpt_2folds.spacy")))
+    taught = read_docs(next(work.glob("twitter2017_t_2x40_e2_s0_2folds_*_taught_twitter2017_train_gpt.spacy")))
     assert [d.text for d in taught] == [d.text for d in train]
     for k, model in enumerate(teacher["models"]):
         without = read_docs(work / f"twitter2017_train_gpt_without_fold{k}of2.spacy")
