@@ -263,6 +263,21 @@ def _dedup(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return list(seen.values())
 
 
+def _per_class_table(group: Dict[str, List[Dict[str, Any]]], rows: List[str], per_class: str) -> str:
+    """P / R / F1 of each class (a line) for each row (a column), means over the row's seeds."""
+    classes = sorted({c for runs in group.values() for r in runs for c in r.get(per_class, {})})
+    lines = ["", f"| {per_class} (mean over seeds) | " + " | ".join(f"({row}) P / R / F1" for row in rows) + " |",
+             "|---|" + "---|" * len(rows)]
+    for c in classes:
+        cells = []
+        for row in rows:
+            scores = [r[per_class][c] for r in group[row] if c in r.get(per_class, {})]
+            cells.append(" / ".join(f"{statistics.mean(PCT * x[k] for x in scores):.1f}" for k in ("p", "r", "f"))
+                         if scores else "-")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
               differences: Sequence[Tuple[str, str]], per_class: str) -> str:
     """A markdown summary: mean +- std of P/R/F per (dataset, budget, settings, row), then the differences and the
@@ -282,26 +297,23 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
         dataset, steps, batch_words, settings, student_settings, encoder = gkey
         student = f", student settings {student_settings}" if student_settings != "{}" else ""
         out.append(f"\n### {dataset}: {steps} steps x {batch_words} words, settings {settings}{student}, {encoder}\n")
-        out.append("| row | n | seeds | P | R | F1 | per class F1 (mean) | s/step | train s |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
-        for row in sorted(groups[gkey], key=lambda r: (list(labels).index(r) if r in labels else len(labels), r)):
+        out.append("| row | n | seeds | P | R | F1 | s/step | train s |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        rows = sorted(groups[gkey], key=lambda r: (list(labels).index(r) if r in labels else len(labels), r))
+        for row in rows:
             runs = sorted(groups[gkey][row], key=lambda r: r["seed"])
             cells = []
             for field in ("p", "r", "f"):
                 mean, std = _mean_std([PCT * r[field] for r in runs])
                 cells.append(f"{mean:.1f} +- {std:.1f}")
-            classes = sorted({c for r in runs for c in r.get(per_class, {})})
-            per = ", ".join(
-                f"{c} {statistics.mean(PCT * r[per_class][c]['f'] for r in runs if c in r[per_class]):.1f}"
-                for c in classes
-            )
             step_s = [r["step_seconds"] for r in runs if r.get("step_seconds") is not None]
             train_s = [r["train_seconds"] for r in runs if r.get("train_seconds") is not None]
             step_cell = f"{statistics.mean(step_s):.2f}" if step_s else "-"
             train_cell = f"{statistics.mean(train_s):.0f}" if train_s else "-"
             seeds = ",".join(str(r["seed"]) for r in runs)
-            out.append(f"| ({row}) {labels.get(row, '')} | {len(runs)} | {seeds} | {' | '.join(cells)} | {per} "
+            out.append(f"| ({row}) {labels.get(row, '')} | {len(runs)} | {seeds} | {' | '.join(cells)} "
                        f"| {step_cell} | {train_cell} |")
+        out.append(_per_class_table(groups[gkey], rows, per_class))
         for row, other in differences:
             if row not in groups[gkey]:
                 continue

@@ -76,7 +76,10 @@ def test_summary_mean_std_differences_and_plot(tmp_path):
     records += [record("c", 0, 0.9, settings={"components.cot_ner.max_length": 128})]
     text = summarise(records, LABELS, [("c", "b"), ("c", "a")], "per_type")
     # c: mean 82.0, sample std 2.0; b: 79.0 +- 1.0; a: 76.0 +- 1.4
-    assert "| (c) distilled | 3 | 0,1,2 | 82.0 +- 2.0 | 82.0 +- 2.0 | 82.0 +- 2.0 | PER 82.0 | 0.50 | 100 |" in text
+    assert "| (c) distilled | 3 | 0,1,2 | 82.0 +- 2.0 | 82.0 +- 2.0 | 82.0 +- 2.0 | 0.50 | 100 |" in text
+    # per class: P / R / F1 of each row, means over its seeds
+    assert "| per_type (mean over seeds) | (a) P / R / F1 | (b) P / R / F1 | (c) P / R / F1 |" in text
+    assert "| PER | 76.0 / 76.0 / 76.0 | 79.0 / 79.0 / 79.0 | 82.0 / 82.0 / 82.0 |" in text
     assert "| (b) student alone | 3 | 0,1,2 | 79.0 +- 1.0 |" in text
     assert "| (a) stock | 2 | 0,1 | 76.0 +- 1.4 |" in text
     assert "(c) - (b): **+3.0 F1** (means over 3 and 3 seeds; per common seed: +2.0, +2.0, +5.0)" in text
