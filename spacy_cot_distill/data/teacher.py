@@ -30,18 +30,6 @@ class StoredDistribution:
     head: str
     log_probs: numpy.ndarray
 
-    def at_temperature(self, temperature: float) -> numpy.ndarray:
-        """The log-probabilities at another T: softmax(log p * T_stored / T) is softmax(logits / T), exactly, for the
-        softmax head's distributions; a CRF's marginals at one T do not give those at another (ValueError)."""
-        if temperature == self.temperature:
-            return self.log_probs
-        if self.head != "softmax":
-            raise ValueError(f"a {self.head} head's marginals made at temperature {self.temperature} cannot be "
-                             f"turned into marginals at {temperature}")
-        scaled = self.log_probs.astype("float64") * (self.temperature / temperature)
-        scaled -= scaled.max(axis=1, keepdims=True)
-        return (scaled - numpy.log(numpy.exp(scaled).sum(axis=1, keepdims=True))).astype("float32")
-
 
 def doc_name(doc: Doc) -> str:
     """A doc as an error message names it: its id, else the start of its text."""

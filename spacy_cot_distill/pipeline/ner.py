@@ -213,11 +213,16 @@ class CotNer(DistillationPipe):
         if [t.text for t in example.predicted] != [t.text for t in reference]:
             raise ValueError(f"{where}: the training doc's tokens are not the gold doc's, to which the teacher's "
                              "distribution belongs: read the training corpus with gold_preproc = true")
-        try:
-            return stored.at_temperature(self.cfg["temperature"])
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}, at which {self.name} trains: set temperature = {stored.temperature} or "
-                             f"teach again with --temperature {self.cfg['temperature']}") from None
+        temperature = self.cfg["temperature"]
+        if stored.temperature == temperature:
+            return stored.log_probs
+        if stored.head != "softmax":  # a CRF's marginals at one T do not give those at another
+            raise ValueError(f"{where}: a {stored.head} head's marginals made at temperature {stored.temperature} "
+                             f"cannot be turned into marginals at {temperature}, at which {self.name} trains: set "
+                             f"temperature = {stored.temperature} or teach again with --temperature {temperature}")
+        # log p * T_stored is the logits up to a constant per token: re-tempered exactly, as the teacher made it
+        logits = torch.from_numpy(stored.log_probs.astype("float32") * stored.temperature)
+        return teacher_log_probs(logits, temperature).numpy()
 
     def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[int]]:
         """Best valid BIO tag ids per token of each doc; whitespace tokens get O."""
