@@ -150,7 +150,7 @@ def taught_docs(name: str, paths: dict, args: argparse.Namespace,
     docs are taught once; both are kept under --work and read back in later sittings.
     """
     from spacy_cot_distill.data.docbin import read_docs, write_docs
-    from spacy_cot_distill.teach import find_teacher, store_teacher_distributions
+    from spacy_cot_distill.teach import find_teacher, teach_docs
 
     spec = TRAININGS[name]
     assert spec.teacher is not None
@@ -180,12 +180,8 @@ def taught_docs(name: str, paths: dict, args: argparse.Namespace,
     marker = taught.with_suffix(".json")  # written after the DocBin: the mark of a finished teaching
     if not marker.exists():
         start = time.perf_counter()
-        without = 0
-        for k, model in enumerate(models):
-            pipe = find_teacher(spacy.load(model))
-            fold = docs[k::folds]
-            store_teacher_distributions(pipe, fold)
-            without += sum(1 for doc in fold if not pipe.knowledge(doc))
+        without = sum(teach_docs(find_teacher(spacy.load(model)), docs[k::folds]).without_knowledge
+                      for k, model in enumerate(models))
         write_docs(taught, docs)
         write_file(marker, json.dumps({"seconds": round(time.perf_counter() - start, 1), "docs": len(docs),
                                        "without_knowledge": without}))

@@ -58,7 +58,7 @@ from spacy_cot_distill.data.twitter import read_twitter  # noqa: E402
 from spacy_cot_distill.files import write_file  # noqa: E402
 from spacy_cot_distill.packaged_encoders import PACKAGED  # noqa: E402
 from spacy_cot_distill.readers import create_pairs_corpus  # noqa: E402
-from spacy_cot_distill.teach import store_teacher_distributions  # noqa: E402
+from spacy_cot_distill.teach import teach_docs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_PAIR = {"components.cot_rel.model.encoding": "per_pair"}
@@ -179,7 +179,7 @@ def main() -> None:
     if "two-stage" in built:  # what `cot-distill teach` stores, on the docs of the planned batches
         # only the two-stage row reads them (distill_from = "stored"); the other rows ignore them
         used = sorted({i for batch in plan for i in batch})
-        store_teacher_distributions(built["two-stage"][0].get_pipe("cot_ner"), [examples[i].reference for i in used])
+        teach_docs(built["two-stage"][0].get_pipe("cot_ner"), [examples[i].reference for i in used])
     load_before = os.getloadavg()
     seconds: Dict[str, List[float]] = {row: [] for row in rows}
     start = time.time()

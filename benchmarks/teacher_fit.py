@@ -22,7 +22,7 @@ from spacy.tokens import Doc
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.data.docbin import read_docs
 from spacy_cot_distill.data.teacher import read_distribution
-from spacy_cot_distill.teach import find_teacher, store_teacher_distributions
+from spacy_cot_distill.teach import find_teacher, teach_docs
 
 
 def gold_tag(token) -> str:
@@ -63,7 +63,7 @@ def main() -> None:
     for path in args.docbins:
         docs: list[Doc] = read_docs(path, pipe.vocab)
         untaught = [doc for doc in docs if read_distribution(doc) is None]
-        store_teacher_distributions(pipe, untaught, temperature=1.0)
+        teach_docs(pipe, untaught, temperature=1.0)
         f = fit(docs)
         print(f"| {path.name} ({f['docs']}, {len(untaught)} taught here) | {f['tokens']} | {100 * f['agree']:.1f}% "
               f"| {f['entity_tokens']} | {100 * f['entity_agree']:.1f}% | {f['mean_max_p']:.3f} "

@@ -88,17 +88,21 @@ def teach(
         raise ValueError(f"temperature must be positive, not {temperature}")
     check_writable(output_path)
     docs = read_docs(input_path, pipe.vocab)
-    store_teacher_distributions(pipe, docs, temperature, batch_size)
+    summary = teach_docs(pipe, docs, temperature, batch_size)
     write_docs(output_path, docs)
-    without = sum(1 for doc in docs if not pipe.knowledge(doc))
-    return TeachSummary(len(docs), without, pipe.tags, temperature, "crf" if pipe.crf is not None else "softmax")
+    return summary
 
 
-def store_teacher_distributions(
+def teach_docs(
     pipe: CotNer, docs: Sequence[Doc], temperature: Optional[float] = None, batch_size: int = PREDICT_BATCH
-) -> None:
-    """Store the teacher view's per-token distributions at T (None: the component's) on each doc, in place."""
+) -> TeachSummary:
+    """Store the teacher view's per-token distributions at T (None: the component's) on each doc, in place.
+
+    The docs may be any the teacher did not train on (cross-fitting teaches each fold with another teacher).
+    """
     temperature = pipe.cfg["temperature"] if temperature is None else temperature
     head = "crf" if pipe.crf is not None else "softmax"
     for doc, log_probs in zip(docs, pipe.teacher_log_probs(docs, temperature, batch_size)):
         store_distribution(doc, log_probs, pipe.tags, temperature, head)
+    without = sum(1 for doc in docs if not pipe.knowledge(doc))
+    return TeachSummary(len(docs), without, pipe.tags, temperature, head)

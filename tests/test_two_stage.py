@@ -18,7 +18,7 @@ from spacy_cot_distill.models.crf import crf_distillation_loss
 from spacy_cot_distill.models.distill import distillation_loss
 from spacy_cot_distill.models.encoder import torch_module
 from spacy_cot_distill.readers import create_augmented_corpus
-from spacy_cot_distill.teach import store_teacher_distributions
+from spacy_cot_distill.teach import teach_docs
 from test_cot_ner import ents, valid_bio
 from tiny_models import KNOWLEDGE, TRAIN, examples
 
@@ -76,7 +76,7 @@ def train_teacher(encoder: Path, head: str = "softmax", n_iter: int = 30):
 def taught(nlp, teacher, temperature: float = 1.0):
     """`corpus(nlp)` with the teacher's distributions stored on the reference docs (as `teach` stores them)."""
     train = corpus(nlp)
-    store_teacher_distributions(teacher.get_pipe("cot_ner"), [eg.reference for eg in train], temperature)
+    teach_docs(teacher.get_pipe("cot_ner"), [eg.reference for eg in train], temperature)
     return train
 
 
