@@ -314,24 +314,19 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
             out.append(f"| ({row}) {labels.get(row, '')} | {len(runs)} | {seeds} | {' | '.join(cells)} "
                        f"| {step_cell} | {train_cell} |")
         out.append(_per_class_table(groups[gkey], rows, per_class))
+        no_settings = (dataset, steps, batch_words, "{}", "{}", encoder)
         for row, other in differences:
             if row not in groups[gkey]:
                 continue
-            ref = groups[gkey].get(other)
-            if ref is None:
-                no_settings = (dataset, steps, batch_words, "{}", "{}", encoder)
-                ref = groups.get(no_settings, {}).get(other)
-            if not ref:
-                continue
-            here = groups[gkey][row]
-            diff = statistics.mean(PCT * r["f"] for r in here) - statistics.mean(PCT * r["f"] for r in ref)
-            paired = {r["seed"]: r["f"] for r in ref}
-            per_seed = [PCT * (r["f"] - paired[r["seed"]]) for r in sorted(here, key=lambda r: r["seed"])
-                        if r["seed"] in paired]
-            out.append(
-                f"\n({row}) - ({other}): **{diff:+.1f} F1** (means over {len(here)} and {len(ref)} seeds; "
-                f"per common seed: {', '.join(f'{d:+.1f}' for d in per_seed) or 'none'})"
-            )
+            ref = groups[gkey].get(other) or groups.get(no_settings, {}).get(other)
+            if ref:
+                out.append(_difference(f"({row}) - ({other})", groups[gkey][row], ref))
+        if gkey != no_settings:
+            # a screen: each row against itself without the settings
+            for row in rows:
+                ref = groups.get(no_settings, {}).get(row)
+                if ref:
+                    out.append(_difference(f"({row}) - ({row} without these settings)", groups[gkey][row], ref))
         for row, runs in groups[gkey].items():
             # a two-stage student's teacher: a one-off cost, paid once for all its students, not in their seconds
             teachers = {json.dumps(r["teacher"], sort_keys=True): r["teacher"] for r in runs if r.get("teacher")}
@@ -346,6 +341,16 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
                     f"{teacher['teach_seconds']:.0f} s"
                 )
     return "\n".join(out).lstrip("\n")
+
+
+def _difference(name: str, here: List[Dict[str, Any]], ref: List[Dict[str, Any]]) -> str:
+    """A markdown line: the difference of mean F1 between two rows' runs, and per seed the two have in common."""
+    diff = statistics.mean(PCT * r["f"] for r in here) - statistics.mean(PCT * r["f"] for r in ref)
+    paired = {r["seed"]: r["f"] for r in ref}
+    per_seed = [PCT * (r["f"] - paired[r["seed"]]) for r in sorted(here, key=lambda r: r["seed"])
+                if r["seed"] in paired]
+    return (f"\n{name}: **{diff:+.1f} F1** (means over {len(here)} and {len(ref)} seeds; "
+            f"per common seed: {', '.join(f'{d:+.1f}' for d in per_seed) or 'none'})")
 
 
 def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefix: Path) -> List[Path]:

@@ -88,6 +88,9 @@ def test_summary_mean_std_differences_and_plot(tmp_path):
     assert 'settings {"components.cot_ner.max_length": 128}' in text
     assert "| (c) distilled | 1 | 0 | 90.0 +- 0.0 |" in text
     assert "(c) - (b): **+11.0 F1** (means over 1 and 3 seeds" in text
+    # ... and each row with itself without the settings: 90 against (c)'s mean 82, +10 on the common seed 0
+    assert "(c) - (c without these settings): **+8.0 F1** (means over 1 and 3 seeds; per common seed: +10.0)" in text
+    assert "(b) - (b without these settings)" not in text  # no (b) run with the settings
     paths = plot_curves(records + [record("c", 0, 0.7, dataset="twitter2015")], LABELS, tmp_path / "ner_curve")
     assert sorted(p.name for p in paths) == ["ner_curve_twitter2015.png", "ner_curve_twitter2017.png"]
     for path in paths:
