@@ -363,7 +363,6 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from cycler import cycler
 
     by_dataset: Dict[str, Dict[Tuple, List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in _dedup(records):
@@ -375,7 +374,7 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
         encoders = {k[5] for k in lines}
         fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
         # past ten rows the colours repeat: the second ten are dashed
-        ax.set_prop_cycle(cycler(linestyle=["-", "--"]) * cycler(color=plt.get_cmap("tab10").colors))
+        ax.set_prop_cycle(plt.cycler(linestyle=["-", "--"]) * plt.cycler(color=plt.get_cmap("tab10").colors))
         order = sorted(lines, key=lambda k: (list(labels).index(k[0]) if k[0] in labels else len(labels), k))
         for key in order:
             row, steps, batch_words, settings, student_settings, run_encoder = key
