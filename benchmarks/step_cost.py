@@ -1,6 +1,7 @@
 """Seconds per training step of the stock pipelines and of the cot components' trainings (RESULTS.md, "Step cost").
 
-`--task ner` (Twitter-2017 train, ChatGPT knowledge and BLIP-2 captions): stock
+`--task ner` (Twitter-2017 train, BLIP-2 captions, ChatGPT knowledge, or with
+`--knowledge qwen` the Qwen knowledge: distilled is then row (d) of ner_accuracy.py): stock
 spaCy (configs/baseline_ner.cfg); distilled, joint training (configs/cot_ner.cfg
 as it is, with its full-length teacher); student, the same with `distill =
 false`; and two-stage distillation's two trainings: teacher, stage one
@@ -64,32 +65,40 @@ ROOT = Path(__file__).resolve().parent.parent
 PER_PAIR = {"components.cot_rel.model.encoding": "per_pair"}
 
 
-def twitter_examples(data: Path, nlp: Language) -> List[Example]:
-    """Twitter-2017 train with captions and ChatGPT knowledge, as the training corpus gives them."""
+# --knowledge -> (its folder under the data's knowledge/, the doc._.cot dimension of its plain-text answers)
+KNOWLEDGE = {"chatgpt": ("chatgpt-pgim", "chatgpt"), "qwen": ("qwen2.5-coder-1.5b", "external")}
+
+
+def twitter_examples(data: Path, nlp: Language, knowledge: str) -> List[Example]:
+    """Twitter-2017 train with captions and the `knowledge` source's answers, as the training corpus gives them."""
+    folder, dim = KNOWLEDGE[knowledge]
     docs = read_twitter(data / "twitter2017" / "train.txt", nlp.vocab)
     docs = attach_captions(docs, read_captions(data / "captions" / "BLIP2_17_train_valid.txt"))
-    docs = attach_knowledge(docs, read_knowledge(data / "knowledge/chatgpt-pgim/twitter2017_train.jsonl", "chatgpt"))
+    docs = attach_knowledge(docs, read_knowledge(data / "knowledge" / folder / "twitter2017_train.jsonl", dim))
     return [
         Example(Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref]), ref)
         for ref in docs
     ]
 
 
-def mnre_examples(data: Path, nlp: Language) -> List[Example]:
-    """MNRE train with the Qwen knowledge, the given pairs handed to the predicted docs (the PairsCorpus reader)."""
+def mnre_examples(data: Path, nlp: Language, knowledge: str) -> List[Example]:
+    """MNRE train with the `knowledge` source's answers, the given pairs handed to the predicted docs (the
+    PairsCorpus reader)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.spacy"
-        convert_mnre(data / "mnre" / "train.txt", path, data / "knowledge/qwen2.5-coder-1.5b/mnre_train.jsonl")
+        convert_mnre(data / "mnre" / "train.txt", path, data / "knowledge" / KNOWLEDGE[knowledge][0] / "mnre_train.jsonl")
         return list(create_pairs_corpus(path)(nlp))
 
 
 @dataclass(frozen=True)
 class Task:
     """A task's rows (name -> (config, overrides); the first is the one the others are a ratio of), its
-    training examples, and, for relations, the training pairs an example holds."""
+    training examples (from the data folder, a pipeline and a knowledge source), the knowledge sources its data
+    has (the first is the default), and, for relations, the training pairs an example holds."""
 
     rows: Dict[str, Tuple[str, Dict[str, Any]]]
-    examples: Callable[[Path, Language], List[Example]]
+    examples: Callable[[Path, Language, str], List[Example]]
+    knowledge: Tuple[str, ...]
     pairs: Optional[Callable[[Example], int]] = None
 
 
@@ -103,6 +112,7 @@ TASKS: Dict[str, Task] = {
             "two-stage": ("cot_ner.cfg", {"components.cot_ner.distill_from": "stored"}),
         },
         examples=twitter_examples,
+        knowledge=("chatgpt", "qwen"),
     ),
     "rel": Task(
         rows={
@@ -112,6 +122,7 @@ TASKS: Dict[str, Task] = {
             "distilled per_pair": ("cot_rel.cfg", PER_PAIR),
         },
         examples=mnre_examples,
+        knowledge=("qwen",),
         pairs=lambda eg: len(eg.reference._.relations),
     ),
 }
@@ -147,6 +158,8 @@ def main() -> None:
     parser.add_argument("--batch-words", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--encoder", default=None, help="default: all-MiniLM-L6-v2 from its PyPI package")
+    parser.add_argument("--knowledge", choices=sorted(KNOWLEDGE), default=None,
+                        help="the knowledge the docs carry (default: chatgpt for ner; MNRE has only qwen)")
     parser.add_argument("--rows", default=None, help="comma-separated rows (default: all of the task's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="PATH=VALUE",
@@ -161,6 +174,9 @@ def main() -> None:
     unknown = [row for row in rows if row not in task.rows]
     if unknown:
         parser.error(f"unknown rows {unknown} for --task {args.task}; its rows are {', '.join(task.rows)}")
+    knowledge = args.knowledge or task.knowledge[0]
+    if knowledge not in task.knowledge:
+        parser.error(f"--knowledge {knowledge}: the data of --task {args.task} has {', '.join(task.knowledge)}")
     settings = parse_settings(args.settings)
     vocab = Vocab()
     built = {}
@@ -169,7 +185,7 @@ def main() -> None:
         extra = settings if overrides_error(ROOT / "configs" / config_name, settings) is None else {}
         built[row] = build(config_name, {**overrides, **extra}, encoder, args.data, vocab)
     # read once, trained on by every row: the rows' pipelines share the vocab
-    examples = task.examples(args.data, next(iter(built.values()))[0])
+    examples = task.examples(args.data, next(iter(built.values()))[0], knowledge)
     for nlp, _, _ in built.values():
         fix_random_seed(args.seed)
         nlp.initialize(lambda: examples)
@@ -198,6 +214,7 @@ def main() -> None:
     count_pairs = task.pairs
     pairs = statistics.mean(sum(count_pairs(examples[i]) for i in batch) for batch in timed) if count_pairs else 0.0
     data_name = f"MNRE train (mean {pairs:.0f} pairs per batch)" if count_pairs else "Twitter-2017 train"
+    data_name += f", {knowledge} knowledge"
     lines = [
         f"{data_name}, {args.steps} timed steps per row after {args.warmup} of warm-up, batches of "
         f"{args.batch_words} words (mean {words:.0f}), torch threads {args.threads}, {os.cpu_count()} CPUs "
