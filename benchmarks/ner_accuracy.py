@@ -48,8 +48,8 @@ from spacy.training import Example
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import (  # noqa: E402
-    ROOT, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings, provenance, resolve_encoder,
-    run_dir, run_key, spacy_train,
+    KNOWLEDGE_SOURCES, ROOT, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings, provenance,
+    resolve_encoder, run_dir, run_key, spacy_train,
 )
 from spacy_cot_distill.data.convert import convert_twitter  # noqa: E402
 from spacy_cot_distill.files import write_file  # noqa: E402
@@ -110,10 +110,8 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
     year = YEAR[dataset]
     paths = {}
     for split in ("train", "valid"):
-        for source, know, dim in (
-            ("gpt", data / f"knowledge/chatgpt-pgim/{dataset}_{split}.jsonl", "chatgpt"),
-            ("qwen", data / f"knowledge/qwen2.5-coder-1.5b/{dataset}_{split}.jsonl", "external"),
-        ):
+        for source, (folder, dim) in (("gpt", KNOWLEDGE_SOURCES["chatgpt"]), ("qwen", KNOWLEDGE_SOURCES["qwen"])):
+            know = data / "knowledge" / folder / f"{dataset}_{split}.jsonl"
             out = work / f"{dataset}_{split}_{source}.spacy"
             if not out.exists():
                 if source == "gpt":

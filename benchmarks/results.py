@@ -233,6 +233,9 @@ def add_run_arguments(parser: Any, rows: str, steps: Optional[int], batch_words:
 
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+# a knowledge source of the shared data -> (its folder under knowledge/, the doc._.cot dimension of its
+# plain-text answers)
+KNOWLEDGE_SOURCES = {"chatgpt": ("chatgpt-pgim", "chatgpt"), "qwen": ("qwen2.5-coder-1.5b", "external")}
 
 
 def resolve_encoder(encoder: Optional[str]) -> Tuple[str, str]:

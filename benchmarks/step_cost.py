@@ -52,7 +52,7 @@ from spacy.vocab import Vocab
 from thinc.api import fix_random_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import overrides_error, parse_settings  # noqa: E402
+from results import KNOWLEDGE_SOURCES, overrides_error, parse_settings  # noqa: E402
 from spacy_cot_distill.data.convert import convert_mnre  # noqa: E402
 from spacy_cot_distill.data.knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge  # noqa: E402
 from spacy_cot_distill.data.twitter import read_twitter  # noqa: E402
@@ -65,13 +65,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PER_PAIR = {"components.cot_rel.model.encoding": "per_pair"}
 
 
-# --knowledge -> (its folder under the data's knowledge/, the doc._.cot dimension of its plain-text answers)
-KNOWLEDGE = {"chatgpt": ("chatgpt-pgim", "chatgpt"), "qwen": ("qwen2.5-coder-1.5b", "external")}
-
-
 def twitter_examples(data: Path, nlp: Language, knowledge: str) -> List[Example]:
     """Twitter-2017 train with captions and the `knowledge` source's answers, as the training corpus gives them."""
-    folder, dim = KNOWLEDGE[knowledge]
+    folder, dim = KNOWLEDGE_SOURCES[knowledge]
     docs = read_twitter(data / "twitter2017" / "train.txt", nlp.vocab)
     docs = attach_captions(docs, read_captions(data / "captions" / "BLIP2_17_train_valid.txt"))
     docs = attach_knowledge(docs, read_knowledge(data / "knowledge" / folder / "twitter2017_train.jsonl", dim))
@@ -86,7 +82,8 @@ def mnre_examples(data: Path, nlp: Language, knowledge: str) -> List[Example]:
     PairsCorpus reader)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.spacy"
-        convert_mnre(data / "mnre" / "train.txt", path, data / "knowledge" / KNOWLEDGE[knowledge][0] / "mnre_train.jsonl")
+        folder = KNOWLEDGE_SOURCES[knowledge][0]
+        convert_mnre(data / "mnre" / "train.txt", path, data / "knowledge" / folder / "mnre_train.jsonl")
         return list(create_pairs_corpus(path)(nlp))
 
 
@@ -158,7 +155,7 @@ def main() -> None:
     parser.add_argument("--batch-words", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--encoder", default=None, help="default: all-MiniLM-L6-v2 from its PyPI package")
-    parser.add_argument("--knowledge", choices=sorted(KNOWLEDGE), default=None,
+    parser.add_argument("--knowledge", choices=sorted(KNOWLEDGE_SOURCES), default=None,
                         help="the knowledge the docs carry (default: chatgpt for ner; MNRE has only qwen)")
     parser.add_argument("--rows", default=None, help="comma-separated rows (default: all of the task's)")
     parser.add_argument("--seed", type=int, default=0)
