@@ -12,6 +12,7 @@ default is chosen from the 90th percentile (capped at the encoder's 512 position
 """
 import argparse
 import statistics
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -22,11 +23,10 @@ from spacy_cot_distill.data.twitter import read_twitter
 from spacy_cot_distill.models.views import knowledge_ids, word_pieces
 from spacy_cot_distill.packaged_encoders import PACKAGED
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import KNOWLEDGE_SOURCES  # noqa: E402
+
 YEAR = {"twitter2015": "15", "twitter2017": "17"}
-SOURCES = {
-    "chatgpt": ("chatgpt-pgim", None),
-    "qwen": ("qwen2.5-coder-1.5b", ["multimodal", "noun", "sentence"]),
-}
 PERCENTILES = (50, 75, 90, 95, 99)
 
 
@@ -37,14 +37,15 @@ def percentile(values: List[int], q: int) -> int:
 
 def lengths(data: Path, dataset: str, source: str, tokenizer) -> Dict[str, List[int]]:
     """Per doc with knowledge: sub-tokens of the text, the caption, the knowledge, and the whole teacher input."""
-    folder, dims = SOURCES[source]
-    records = read_knowledge(data / "knowledge" / folder / f"{dataset}_train.jsonl", "chatgpt")
+    folder, dim = KNOWLEDGE_SOURCES[source]
+    records = read_knowledge(data / "knowledge" / folder / f"{dataset}_train.jsonl", dim)
     docs = read_twitter(data / dataset / "train.txt", Vocab())
     docs = attach_captions(docs, read_captions(data / "captions" / f"BLIP2_{YEAR[dataset]}_train_valid.txt"))
     out: Dict[str, List[int]] = {"text": [], "caption": [], "knowledge": [], "total": [], "sectioned": []}
     for doc in attach_knowledge(docs, records):
         cot = doc._.cot
-        answers = [cot[d] for d in (dims or sorted(cot)) if cot.get(d)]
+        # every dimension in sorted order, as cot_ner's teacher reads them by default (cot_dims = null)
+        answers = [cot[d] for d in sorted(cot) if cot.get(d)]
         if not answers:
             continue
         text = sum(len(p) for p in word_pieces(tokenizer, [t.text for t in doc]))
@@ -72,7 +73,7 @@ def main() -> None:
     print("|---" * (8 + len(PERCENTILES)) + "|")
     totals: List[int] = []
     for dataset in YEAR:
-        for source in SOURCES:
+        for source in KNOWLEDGE_SOURCES:
             out = lengths(args.data, dataset, source, tokenizer)
             totals.extend(out["total"])
             cells = " | ".join(str(percentile(out["total"], q)) for q in PERCENTILES)
