@@ -24,9 +24,8 @@ from spacy_cot_distill.models.views import knowledge_ids, word_pieces
 from spacy_cot_distill.packaged_encoders import PACKAGED
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import KNOWLEDGE_SOURCES  # noqa: E402
+from results import KNOWLEDGE_SOURCES, YEAR  # noqa: E402
 
-YEAR = {"twitter2015": "15", "twitter2017": "17"}
 PERCENTILES = (50, 75, 90, 95, 99)
 
 

@@ -48,13 +48,11 @@ from spacy.training import Example
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import (  # noqa: E402
-    KNOWLEDGE_SOURCES, ROOT, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings, provenance,
-    resolve_encoder, run_dir, run_key, spacy_train,
+    KNOWLEDGE_SOURCES, ROOT, YEAR, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings,
+    provenance, resolve_encoder, run_dir, run_key, spacy_train,
 )
 from spacy_cot_distill.data.convert import convert_twitter  # noqa: E402
 from spacy_cot_distill.files import write_file  # noqa: E402
-
-YEAR = {"twitter2015": "15", "twitter2017": "17"}
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,8 @@ DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 # a knowledge source of the shared data -> (its folder under knowledge/, the doc._.cot dimension of its
 # plain-text answers)
 KNOWLEDGE_SOURCES = {"chatgpt": ("chatgpt-pgim", "chatgpt"), "qwen": ("qwen2.5-coder-1.5b", "external")}
+# a Twitter dataset of the shared data -> the year in its BLIP-2 captions file (captions/BLIP2_<year>_train_valid.txt)
+YEAR = {"twitter2015": "15", "twitter2017": "17"}
 
 
 def resolve_encoder(encoder: Optional[str]) -> Tuple[str, str]:
