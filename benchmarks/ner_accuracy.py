@@ -30,6 +30,11 @@ kill; trained models are kept under --work. Summarise with
   ... --rows c,e --set components.cot_ner.max_length=128      (a screen: settings are part of the key)
   ... --rows c,t,f --seeds 0,1,2                               (two-stage against joint; one teacher, seed 0)
   ... --rows f --student-set components.cot_ner.temperature=2  (a student setting: the same teacher, taught once)
+  ... --rows a,c --seeds 0,1,2 --gold-fraction 0.1             (the label-efficiency study: 10% of train's docs)
+
+The label-efficiency study (--gold-fraction below 1) trains on the first share
+of train in the seed's random order (nested across fractions) and gives every
+distilled row's teacher STUDY_TEACHER's setting, recorded as "study_settings".
 """
 import argparse
 import json
@@ -41,6 +46,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import spacy
+import numpy
 import srsly
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, DocBin
@@ -119,6 +125,25 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
                 )
             paths[split, source] = out
     return paths
+
+
+# the label-efficiency study (--gold-fraction below 1), fixed before its first run: every distilled row's teacher
+# reads the entity list of the ChatGPT answers (as accurate as the whole answer at full gold, at half its step cost)
+STUDY_TEACHER: Dict[str, Any] = {"components.cot_ner.answer_sections": ["Named entities"]}
+
+
+def gold_subset(docs_path: Path, fraction: float, seed: int, work: Path) -> Path:
+    """The first `fraction` of train in the seed's random order, kept in corpus order: the subsets of one seed are
+    nested (5% within 10% within 25%) and the same for every row."""
+    from spacy_cot_distill.data.docbin import read_docs, write_docs
+
+    out = work / f"{docs_path.stem}_gold{fraction:g}_s{seed}.spacy"
+    if not out.exists():
+        docs = read_docs(docs_path)
+        order = numpy.random.RandomState(seed).permutation(len(docs))
+        keep = sorted(order[: round(fraction * len(docs))])
+        write_docs(out, [docs[i] for i in keep])
+    return out
 
 
 def train(name: str, paths: dict, encoder: str, steps: int, batch_words: int, seed: int, out: Path, gpu_id: int,
@@ -220,6 +245,9 @@ def add_budget_arguments(parser: argparse.ArgumentParser, rows: str = "a,b,c,e,d
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     add_run_arguments(parser, rows=rows, steps=400, batch_words=1000, eval_every=50, results=results,
                       work=Path("/tmp/cot_ner_bench"))
+    parser.add_argument("--gold-fraction", type=float, default=1.0,
+                        help="train on this share of train's docs, drawn with the seed (the label-efficiency study; "
+                             "part of the run's key)")
 
 
 def prepare(args: argparse.Namespace) -> dict:
@@ -247,6 +275,11 @@ def main() -> None:
         if alone:
             parser.error(f"--student-set sets a two-stage student apart from its teacher; rows {alone} have no "
                          "teacher of their own: give them --set")
+    if not 0 < args.gold_fraction <= 1:
+        parser.error(f"--gold-fraction must be within (0, 1], not {args.gold_fraction}")
+    two_stage = [row for row in rows if TRAININGS[ROWS[row][1]].teacher is not None]
+    if args.gold_fraction < 1 and two_stage:
+        parser.error(f"rows {two_stage} teach all of train: run them with every doc labelled (--gold-fraction 1)")
     for row in rows:
         spec = TRAININGS[ROWS[row][1]]
         check_overrides(ROOT / "configs" / spec.config, {**spec.overrides, **settings, **student_settings}, row)
@@ -258,25 +291,34 @@ def main() -> None:
     print(f"encoder {args.encoder_name}, {args.steps} steps of {args.batch_words} words, eval every "
           f"{args.eval_every}, settings {settings}, student settings {student_settings}, cpu count {os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, results {args.results}", flush=True)
+    fraction = args.gold_fraction
     for seed in (int(s) for s in args.seeds.split(",")):
         for row in rows:
             _, trained, use_knowledge = ROWS[row]
             record: Dict[str, Any] = {
                 "benchmark": "ner", "dataset": args.dataset, "row": row, "seed": seed, "steps": args.steps,
                 "batch_words": args.batch_words, "settings": settings, "student_settings": student_settings,
-                "encoder": args.encoder_name,
+                "encoder": args.encoder_name, "gold_fraction": fraction,
             }
             if run_key(record) in results.keys():
-                print(f"recorded, skipped: {args.dataset} ({row}) seed {seed}", flush=True)
+                print(f"recorded, skipped: {args.dataset} ({row}) seed {seed} gold {fraction:g}", flush=True)
                 continue
-            out = run_dir(args.work, args.dataset, trained, f"{args.steps}x{args.batch_words}",
+            spec = TRAININGS[trained]
+            # the study's teacher setting goes into the run's own overrides, not its key: gold_fraction names the study
+            study = STUDY_TEACHER if fraction < 1 and spec.config != "baseline_ner.cfg" else {}
+            parts = [f"gold{fraction:g}"] if fraction < 1 else []
+            out = run_dir(args.work, args.dataset, trained, *parts, f"{args.steps}x{args.batch_words}",
                           f"e{args.eval_every}", f"s{seed}", settings=settings, encoder=args.encoder_name,
                           student_settings=student_settings)
             train_docs, teacher = None, None
-            if TRAININGS[trained].teacher is not None:
+            if spec.teacher is not None:
                 train_docs, teacher = taught_docs(trained, paths, args, settings)
+            elif fraction < 1:
+                train_docs = gold_subset(paths["train", spec.knowledge], fraction, seed, args.work)
             training = train(trained, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
-                             args.eval_every, {**settings, **student_settings}, train_docs)
+                             args.eval_every, {**study, **settings, **student_settings}, train_docs)
+            if study:
+                record["study_settings"] = study
             scores = evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge)
             points = curve(training, "ents_f", "ents_p", "ents_r")
             record.update(scores)

@@ -27,9 +27,10 @@ from thinc.api import Config
 from spacy_cot_distill.files import write_file
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY_FIELDS = ("dataset", "row", "seed", "steps", "batch_words", "settings", "student_settings", "encoder")
+KEY_FIELDS = ("dataset", "row", "seed", "steps", "batch_words", "settings", "student_settings", "encoder",
+              "gold_fraction")
 # key fields that records written before them lack: what such a run had
-KEY_DEFAULTS: Dict[str, Any] = {"student_settings": {}}
+KEY_DEFAULTS: Dict[str, Any] = {"student_settings": {}, "gold_fraction": 1.0}
 SETTINGS_FIELDS = ("settings", "student_settings")
 # the records' scores are fractions (spaCy's); tables and plots show percentages
 PCT = 100.0
@@ -299,9 +300,11 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
         groups[_group_key(r)][r["row"]].append(r)
     out = []
     for gkey in sorted(groups):
-        dataset, steps, batch_words, settings, student_settings, encoder = gkey
+        dataset, steps, batch_words, settings, student_settings, encoder, fraction = gkey
         student = f", student settings {student_settings}" if student_settings != "{}" else ""
-        out.append(f"\n### {dataset}: {steps} steps x {batch_words} words, settings {settings}{student}, {encoder}\n")
+        gold = f", {fraction:g} of train labelled" if fraction != 1 else ""
+        out.append(f"\n### {dataset}: {steps} steps x {batch_words} words, settings {settings}{student}, {encoder}"
+                   f"{gold}\n")
         out.append("| row | n | seeds | P | R | F1 | s/step | train s |")
         out.append("|---|---|---|---|---|---|---|---|")
         rows = sorted(groups[gkey], key=lambda r: (list(labels).index(r) if r in labels else len(labels), r))
@@ -319,7 +322,7 @@ def summarise(records: Iterable[Dict[str, Any]], labels: Dict[str, str],
             out.append(f"| ({row}) {labels.get(row, '')} | {len(runs)} | {seeds} | {' | '.join(cells)} "
                        f"| {step_cell} | {train_cell} |")
         out.append(_per_class_table(groups[gkey], rows, per_class))
-        no_settings = (dataset, steps, batch_words, "{}", "{}", encoder)
+        no_settings = (dataset, steps, batch_words, "{}", "{}", encoder, fraction)
         for row, other in differences:
             if row not in groups[gkey]:
                 continue
@@ -382,7 +385,7 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
         ax.set_prop_cycle(plt.cycler(linestyle=["-", "--"]) * plt.cycler(color=plt.get_cmap("tab10").colors))
         order = sorted(lines, key=lambda k: (list(labels).index(k[0]) if k[0] in labels else len(labels), k))
         for key in order:
-            row, steps, batch_words, settings, student_settings, run_encoder = key
+            row, steps, batch_words, settings, student_settings, run_encoder, fraction = key
             runs = lines[key]
             by_step: Dict[int, List[float]] = defaultdict(list)
             for r in runs:
@@ -398,6 +401,8 @@ def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefi
                 name += f" student {student_settings}"
             if len(budgets) > 1:
                 name += f" [{steps}x{batch_words}]"
+            if fraction != 1:
+                name += f" [{fraction:g} gold]"
             if len(encoders) > 1:
                 name += f" [{Path(run_encoder).name}]"
             name += f", n={len(runs)}"
