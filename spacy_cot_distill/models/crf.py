@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bio import bio_tags, start_scores, transition_scores
+from .distill import combine_terms
 
 # the score of a forbidden transition in the sums: exp() of it is 0 in float32, and it stays finite so that
 # a gold path through it (never made by `cot_ner`'s targets) would give a large loss, not NaN gradients
@@ -127,42 +128,51 @@ def crf_distillation_loss(
     alpha: float,
     temperature: float,
     stored: Optional[torch.Tensor] = None,
+    distilled: Optional[torch.Tensor] = None,
+    weights: Tuple[float, float] = (1.0, 1.0),
 ) -> torch.Tensor:
     """`distillation_loss` for a CRF head: a*(NLL_t + NLL_s) + (1-a)*T^2*KL(marginals_t.detach() || marginals_s).
 
     The flat [n_tokens, n_tags] emissions split into docs of `lengths` tokens. The
     NLLs are summed over docs and divided by the tokens with a known gold tag, the
     KL (per token, over the CRF's forward-backward marginals at temperature T) is
-    averaged over those tokens: the same per-token scale as the softmax head's
-    cross-entropy. `stored`, in place of teacher emissions, is the teacher's log
-    marginals at T per token [n_tokens, n_tags], made earlier (`cot-distill teach`):
+    averaged over the tokens in `distilled` (default: the known ones; a doc
+    without gold annotation has all its tokens there and learns through the KL
+    alone): the same per-token scale as the softmax head's cross-entropy.
+    `stored`, in place of teacher emissions, is the teacher's log marginals at T
+    per token [n_tokens, n_tags], made earlier (`cot-distill teach`):
     a*NLL_s + (1-a)*T^2*KL(stored || marginals_s). With neither, the loss is the
-    student's NLL alone.
+    student's NLL alone. `weights` scale the NLL and the KL term apart (see `combine_terms`).
     """
     known = known.bool()
+    distilled = known if distilled is None else distilled.bool()
     n_known = int(known.sum())
-    if n_known == 0:
-        return student_emissions.sum() * 0.0
     mask = length_mask(lengths, student_emissions.device)
     gold_rows, known_rows = pad_rows(gold, lengths), pad_rows(known, lengths, False)
+    distilled_rows = pad_rows(distilled, lengths, False)
     student = pad_rows(student_emissions, lengths)
-    nll = crf.nll(student, gold_rows, known_rows, mask).sum() / n_known
+    nll: Optional[torch.Tensor] = None
+    if n_known:
+        nll = crf.nll(student, gold_rows, known_rows, mask).sum() / n_known
     # The KL compares marginals, not the softmax of the emissions: under a CRF the emissions are not the model's
     # per-token belief (the transitions carry part of it, e.g. I-PER after B-PER), so a softmax over them is a
     # distribution the model never predicts, and T would soften the emissions but not the transitions. The
     # marginals are the CRF's own P(tag | doc) per token, the analogue of the softmax head's distribution, at
     # temperature T (every score / T); one forward-backward per view costs little next to the encoder.
+    target = None
     if teacher_emissions is not None:
         teacher = pad_rows(teacher_emissions, lengths)
-        nll = crf.nll(teacher, gold_rows, known_rows, mask).sum() / n_known + nll
+        if nll is not None:
+            nll = crf.nll(teacher, gold_rows, known_rows, mask).sum() / n_known + nll
         # the teacher's marginals are a target: detach them (the CRF's transitions, shared, learn from the NLLs and
         # from the student's side of the KL)
-        with torch.no_grad():
-            target = crf.log_marginals(teacher, mask, temperature)[known_rows]
-    elif stored is not None:
-        target = stored[known]  # flat: the order in which [known_rows] reads the padded rows
-    else:
-        return nll
-    guess = crf.log_marginals(student, mask, temperature)[known_rows]
-    kl = F.kl_div(guess, target, log_target=True, reduction="batchmean")
-    return alpha * nll + (1 - alpha) * temperature**2 * kl
+        if bool(distilled.any()):
+            with torch.no_grad():
+                target = crf.log_marginals(teacher, mask, temperature)[distilled_rows]
+    elif stored is not None and bool(distilled.any()):
+        target = stored[distilled]  # flat: the order in which [distilled_rows] reads the padded rows
+    kl = None
+    if target is not None:
+        guess = crf.log_marginals(student, mask, temperature)[distilled_rows]
+        kl = F.kl_div(guess, target, log_target=True, reduction="batchmean")
+    return combine_terms(nll, kl, alpha, temperature, weights, student_emissions)

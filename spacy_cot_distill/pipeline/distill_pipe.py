@@ -209,6 +209,11 @@ class DistillationPipe(TrainablePipe):
         """The training rows of an example, each with its target outputs (None or an unknown class: no loss)."""
         raise NotImplementedError
 
+    def _unannotated(self, example: Example) -> bool:
+        """Whether the reference doc carries no annotation of this component's kind (an unlabelled doc, not one
+        annotated with nothing): its rows without a target learn through the teacher's KL term alone."""
+        return False
+
     def _decode(self, logits: torch.Tensor, docs: Sequence[Doc], rows: Sequence[Row]) -> List[Any]:
         """One guess per row from the logits of a batch of rows."""
         raise NotImplementedError
@@ -407,13 +412,17 @@ class DistillationPipe(TrainablePipe):
         teacher_alone = self.cfg["train_views"] == "teacher"
         from_stored = self.cfg["distill_from"] == "stored"
         joint = self.cfg["distill"] and not teacher_alone and not from_stored
+        # the KL term reaches the targets with a gold label and every target of an unannotated doc
+        distils = self.cfg["distill"] and not teacher_alone
         rows: List[Tuple[Example, Row]] = []
         gold: List[int] = []
         known: List[bool] = []
+        taught: List[bool] = []
         stored: List[numpy.ndarray] = []
         bounds = [0]  # row r's targets are gold[bounds[r]:bounds[r + 1]]
         doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
         for eg in examples:
+            unannotated = distils and self._unannotated(eg)
             eg_targets = self._targets(eg)
             pairs = self._doc_pairs(eg.predicted, [row for row, _ in eg_targets])
             if pairs is not None:
@@ -422,15 +431,17 @@ class DistillationPipe(TrainablePipe):
                 rows.append((eg, row))
                 gold.extend(index.get(target, 0) for target in targets)
                 known.extend(target in index for target in targets)
+                taught.extend(unannotated or target in index for target in targets)
                 bounds.append(len(gold))
                 if from_stored:
                     stored.append(self._stored_targets(eg, row))
         mask = torch.tensor(known, dtype=torch.bool)
-        if not bool(mask.any()):
+        distilled = torch.tensor(taught, dtype=torch.bool)
+        if not bool(distilled.any()):
             return losses
         gold_ids = torch.tensor(gold, dtype=torch.long)
         stored_log_probs = torch.from_numpy(numpy.concatenate(stored)) if from_stored else None
-        n_known = int(mask.sum())
+        n_known, n_distilled = int(mask.sum()), int(distilled.sum())
         chunk = self.train_chunk or len(rows)
         set_dropout_rate(self.model, drop)
         total = 0.0
@@ -438,7 +449,7 @@ class DistillationPipe(TrainablePipe):
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             span = slice(bounds[start], bounds[start + len(part)])
-            if not bool(mask[span].any()):
+            if not bool(distilled[span].any()):
                 continue
             views = self._views(
                 [eg.predicted for eg, _ in part],
@@ -456,10 +467,13 @@ class DistillationPipe(TrainablePipe):
             outputs = [self._constrain(o, predicted, [row for _, row in part], gold_ids[span].to(o.device)) for o in outputs]
             device = outputs[0].device
             sizes = [bounds[r + 1] - bounds[r] for r in range(start, start + len(part))]
+            # each term is a mean over the whole batch's rows of its kind, whatever the chunks
+            weights = (int(mask[span].sum()) / n_known if n_known else 0.0, int(distilled[span].sum()) / n_distilled)
             loss = self._loss(
                 outputs[1] if joint else None, outputs[0], gold_ids[span].to(device), mask[span].to(device), sizes,
                 stored_log_probs[span].to(device) if stored_log_probs is not None else None,
-            ) * (int(mask[span].sum()) / n_known)
+                distilled[span].to(device), weights,
+            )
             backprop(loss)
             total += float(loss.detach())
         if sgd is not None:
@@ -469,11 +483,14 @@ class DistillationPipe(TrainablePipe):
 
     def _loss(
         self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,
-        sizes: List[int], stored: Optional[torch.Tensor] = None,
+        sizes: List[int], stored: Optional[torch.Tensor], distilled: torch.Tensor, weights: Tuple[float, float],
     ) -> torch.Tensor:
         """The loss of a chunk of rows from the views' logits; `sizes` gives each row's number of targets, `stored`
-        the teacher's stored log-probabilities per target (in place of teacher logits, `distill_from = "stored"`)."""
-        return distillation_loss(teacher, student, gold, known, self.cfg["alpha"], self.cfg["temperature"], stored)
+        the teacher's stored log-probabilities per target (in place of teacher logits, `distill_from = "stored"`),
+        `distilled` the targets of the KL term, `weights` the chunk's shares of the batch's gold and distilled targets."""
+        return distillation_loss(
+            teacher, student, gold, known, self.cfg["alpha"], self.cfg["temperature"], stored, distilled, weights
+        )
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, None]:
         """Not used: `update` computes the loss in torch (see `distillation_loss`)."""

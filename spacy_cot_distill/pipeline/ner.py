@@ -131,6 +131,10 @@ class CotNer(DistillationPipe):
         for doc, ids in zip(docs, tag_ids):
             doc.ents = biluo_tags_to_spans(doc, iob_to_biluo([tags[i] for i in ids]))
 
+    def _unannotated(self, example: Example) -> bool:
+        """A reference without entity annotation: every tag missing (spaCy's `ent_iob == 0`), none of them O."""
+        return not example.reference.has_annotation("ENT_IOB")
+
     def _targets(self, example: Example) -> List[Tuple[Row, List[Optional[str]]]]:
         """The gold BIO tag per predicted token; None (no loss) where it is unknown, O on whitespace."""
         if not len(example.predicted):
@@ -149,13 +153,14 @@ class CotNer(DistillationPipe):
 
     def _loss(
         self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,
-        sizes: List[int], stored: Optional[torch.Tensor] = None,
+        sizes: List[int], stored: Optional[torch.Tensor], distilled: torch.Tensor, weights: Tuple[float, float],
     ) -> torch.Tensor:
         crf = self.crf
         if crf is None:
-            return super()._loss(teacher, student, gold, known, sizes, stored)
+            return super()._loss(teacher, student, gold, known, sizes, stored, distilled, weights)
         return crf_distillation_loss(
-            crf, teacher, student, gold, known, sizes, self.cfg["alpha"], self.cfg["temperature"], stored
+            crf, teacher, student, gold, known, sizes, self.cfg["alpha"], self.cfg["temperature"], stored,
+            distilled, weights,
         )
 
     def teacher_log_probs(
