@@ -73,6 +73,11 @@ class Training:
     overrides: Dict[str, Any] = field(default_factory=dict)
     teacher: Optional[str] = None
     folds: int = 1
+    # the label-efficiency study: unlabelled docs mixed into training ("rest": the train docs outside the gold
+    # subset, their gold hidden; "other": the other Twitter dataset's train), and the training whose teacher view,
+    # reading the knowledge, labels the rest of train for this one (hard labels, trained as gold)
+    unlabelled: Optional[str] = None
+    labeller: Optional[str] = None
 
 
 # one line per trained model; a component setting renamed is a one-line edit here
@@ -84,6 +89,9 @@ TRAININGS = {
     "t": Training("cot_ner_teacher.cfg", "gpt"),
     "f": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill_from": "stored"}, teacher="t"),
     "g": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill_from": "stored"}, teacher="t", folds=2),
+    "u": Training("cot_ner.cfg", "gpt", unlabelled="rest"),
+    "p": Training("baseline_ner.cfg", "gpt", labeller="c"),
+    "x": Training("cot_ner.cfg", "gpt", unlabelled="other"),
 }
 # the seed of the teacher a two-stage student learns from, whatever the student's seed: one teacher per dataset,
 # knowledge source, budget, settings and encoder
@@ -98,8 +106,13 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
     "t": ("teacher alone, knowledge at inference", "t", True),
     "f": ("cot_ner two-stage student, ChatGPT knowledge", "f", False),
     "g": ("cot_ner two-stage student, cross-fitted teachers", "g", False),
+    "u": ("(c) + the rest of train unlabelled, with its knowledge", "u", False),
+    "p": ("stock on gold + the rest of train labelled by (c)'s teacher view", "p", False),
+    "x": ("(c) + the other Twitter dataset's train unlabelled", "x", False),
 }
-DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a"), ("g", "f"), ("g", "b"), ("g", "a")]
+DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a"), ("g", "f"), ("g", "b"), ("g", "a"),
+               ("u", "a"), ("u", "p"), ("u", "c"), ("p", "a"), ("x", "a")]
+OTHER = {"twitter2015": "twitter2017", "twitter2017": "twitter2015"}
 
 
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
@@ -127,22 +140,53 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
     return paths
 
 
-# the label-efficiency study (--gold-fraction below 1), fixed before its first run: every distilled row's teacher
-# reads the entity list of the ChatGPT answers (as accurate as the whole answer at full gold, at half its step cost)
+# The label-efficiency study (--gold-fraction below 1, and rows u, p, x), fixed before its first run: every
+# distilled row's teacher reads the entity list of the ChatGPT answers (as accurate as the whole answer at full
+# gold, at half its step cost); unlabelled docs hold half of each batch's words, read on through the whole
+# unlabelled corpus (spaCy reads the train corpus anew each epoch only with max_epochs = -1)
 STUDY_TEACHER: Dict[str, Any] = {"components.cot_ner.answer_sections": ["Named entities"]}
+STUDY_MIX: Dict[str, Any] = {"corpora.train.unlabelled_share": 0.5, "training.max_epochs": -1}
 
 
-def gold_subset(docs_path: Path, fraction: float, seed: int, work: Path) -> Path:
-    """The first `fraction` of train in the seed's random order, kept in corpus order: the subsets of one seed are
+def split_train(docs_path: Path, fraction: float, seed: int, work: Path) -> Tuple[Path, Path]:
+    """(gold, rest): the first `fraction` of train in the seed's random order, and the other docs with their
+    entities hidden (every tag missing, knowledge kept), each in corpus order. The gold subsets of one seed are
     nested (5% within 10% within 25%) and the same for every row."""
     from spacy_cot_distill.data.docbin import read_docs, write_docs
 
-    out = work / f"{docs_path.stem}_gold{fraction:g}_s{seed}.spacy"
-    if not out.exists():
+    gold = work / f"{docs_path.stem}_gold{fraction:g}_s{seed}.spacy"
+    rest = work / f"{docs_path.stem}_rest{fraction:g}_s{seed}.spacy"
+    if not (gold.exists() and rest.exists()):
         docs = read_docs(docs_path)
         order = numpy.random.RandomState(seed).permutation(len(docs))
-        keep = sorted(order[: round(fraction * len(docs))])
-        write_docs(out, [docs[i] for i in keep])
+        keep = set(order[: round(fraction * len(docs))].tolist())
+        write_docs(gold, [doc for i, doc in enumerate(docs) if i in keep])
+        write_docs(rest, [hide_entities(doc) for i, doc in enumerate(docs) if i not in keep])
+    return gold, rest
+
+
+def hide_entities(doc: Doc) -> Doc:
+    """`doc` as an unlabelled doc: every entity tag missing, its knowledge, caption and id kept."""
+    doc = doc.copy()
+    doc.set_ents([], default="missing")
+    return doc
+
+
+def labelled_by(model: Path, docs_path: Path, out: Path) -> Path:
+    """The docs of `docs_path` with the entities that `model`'s teacher view, reading their knowledge, predicts
+    as gold (hard labels; every other token O)."""
+    from spacy_cot_distill.data.docbin import read_docs, write_docs
+
+    if not out.exists():
+        nlp = spacy.load(model)
+        nlp.get_pipe("cot_ner").cfg["use_knowledge_at_inference"] = True
+        docs = read_docs(docs_path, nlp.vocab)
+        inputs = [Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d],
+                      user_data=dict(d.user_data)) for d in docs]
+        for doc, predicted in zip(docs, nlp.pipe(inputs)):
+            doc.set_ents([doc.char_span(e.start_char, e.end_char, e.label_) for e in predicted.ents],
+                         default="outside")
+        write_docs(out, docs)
     return out
 
 
@@ -219,6 +263,58 @@ def taught_docs(name: str, paths: dict, args: argparse.Namespace,
     }
 
 
+def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: Dict[str, Any],
+        student_settings: Dict[str, Any]) -> Tuple[Path, Any, Optional[Dict[str, Any]], Dict[str, Any]]:
+    """Train TRAININGS[name] at args' budget and gold fraction (or read back the finished training): its folder,
+    the training, a two-stage student's teacher costs, and the study's own overrides it trained with."""
+    spec = TRAININGS[name]
+    fraction = args.gold_fraction
+    study_row = fraction < 1 or spec.unlabelled is not None or spec.labeller is not None
+    # the study's settings go into the run's own overrides, not its key: gold_fraction and the row name the study
+    study = {**(STUDY_TEACHER if study_row and spec.config != "baseline_ner.cfg" else {}),
+             **(STUDY_MIX if spec.unlabelled else {})}
+    parts = [f"gold{fraction:g}"] if fraction < 1 else []
+    out = run_dir(args.work, args.dataset, name, *parts, f"{args.steps}x{args.batch_words}", f"e{args.eval_every}",
+                  f"s{seed}", settings=settings, encoder=args.encoder_name, student_settings=student_settings)
+    train_docs, teacher, extra = None, None, {}
+    gold, rest = split_train(paths["train", spec.knowledge], fraction, seed, args.work) if fraction < 1 else \
+        (paths["train", spec.knowledge], None)
+    if spec.teacher is not None:
+        train_docs, teacher = taught_docs(name, paths, args, settings)
+    elif fraction < 1:
+        train_docs = gold
+    if spec.unlabelled == "rest":
+        assert rest is not None  # main() refuses the row at full gold
+        extra = {"paths.unlabelled": str(rest)}
+    elif spec.unlabelled == "other":
+        other = OTHER[args.dataset]
+        extra = {"paths.unlabelled": str(unlabelled_other(other, args))}
+    if spec.labeller is not None:
+        assert rest is not None
+        labeller, *_ = fit(spec.labeller, paths, args, seed, settings, student_settings)
+        silver = labelled_by(labeller / "model-best", rest, out.with_name(f"{out.name}_labelled_rest.spacy"))
+        joined = out.with_name(f"{out.name}_train.spacy")
+        if not joined.exists():
+            from spacy_cot_distill.data.docbin import read_docs, write_docs
+
+            write_docs(joined, read_docs(gold) + read_docs(silver))
+        train_docs = joined
+    training = train(name, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
+                     args.eval_every, {**study, **extra, **settings, **student_settings}, train_docs)
+    return out, training, teacher, study
+
+
+def unlabelled_other(dataset: str, args: argparse.Namespace) -> Path:
+    """The other Twitter dataset's train, converted with its knowledge and its entities hidden."""
+    from spacy_cot_distill.data.docbin import read_docs, write_docs
+
+    out = args.work / f"{dataset}_train_gpt_unlabelled.spacy"
+    if not out.exists():
+        source = make_data(dataset, args.data, args.work)["train", "gpt"]
+        write_docs(out, [hide_entities(doc) for doc in read_docs(source)])
+    return out
+
+
 def evaluate(model: Path, valid: Path, use_knowledge: bool = False, config: Optional[Dict[str, Any]] = None) -> dict:
     """P/R/F of a trained pipeline on gold-tokenized valid docs (their knowledge kept for row e); `config`: spacy.load's overrides."""
     nlp = spacy.load(model, config=config or {})
@@ -280,6 +376,9 @@ def main() -> None:
     two_stage = [row for row in rows if TRAININGS[ROWS[row][1]].teacher is not None]
     if args.gold_fraction < 1 and two_stage:
         parser.error(f"rows {two_stage} teach all of train: run them with every doc labelled (--gold-fraction 1)")
+    with_rest = [row for row in rows if TRAININGS[ROWS[row][1]].unlabelled == "rest" or TRAININGS[ROWS[row][1]].labeller]
+    if args.gold_fraction == 1 and with_rest:
+        parser.error(f"rows {with_rest} use the rest of train, outside the gold subset: give a --gold-fraction below 1")
     for row in rows:
         spec = TRAININGS[ROWS[row][1]]
         check_overrides(ROOT / "configs" / spec.config, {**spec.overrides, **settings, **student_settings}, row)
@@ -303,22 +402,12 @@ def main() -> None:
             if run_key(record) in results.keys():
                 print(f"recorded, skipped: {args.dataset} ({row}) seed {seed} gold {fraction:g}", flush=True)
                 continue
+            out, training, teacher, study = fit(trained, paths, args, seed, settings, student_settings)
             spec = TRAININGS[trained]
-            # the study's teacher setting goes into the run's own overrides, not its key: gold_fraction names the study
-            study = STUDY_TEACHER if fraction < 1 and spec.config != "baseline_ner.cfg" else {}
-            parts = [f"gold{fraction:g}"] if fraction < 1 else []
-            out = run_dir(args.work, args.dataset, trained, *parts, f"{args.steps}x{args.batch_words}",
-                          f"e{args.eval_every}", f"s{seed}", settings=settings, encoder=args.encoder_name,
-                          student_settings=student_settings)
-            train_docs, teacher = None, None
-            if spec.teacher is not None:
-                train_docs, teacher = taught_docs(trained, paths, args, settings)
-            elif fraction < 1:
-                train_docs = gold_subset(paths["train", spec.knowledge], fraction, seed, args.work)
-            training = train(trained, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
-                             args.eval_every, {**study, **settings, **student_settings}, train_docs)
             if study:
                 record["study_settings"] = study
+            if spec.unlabelled or spec.labeller:
+                record.update({"unlabelled": spec.unlabelled, "labelled_by": spec.labeller})
             scores = evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge)
             points = curve(training, "ents_f", "ents_p", "ents_r")
             record.update(scores)
