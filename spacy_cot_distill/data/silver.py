@@ -80,7 +80,7 @@ def find_mentions(doc: Doc, name: str) -> List[Tuple[int, int]]:
 
 def label_mentions(doc: Doc, entities: Iterable[Tuple[str, str]], summary: Optional[SilverSummary] = None) -> List[Span]:
     """Label every mention of each (name, label) in `doc`; count names and misses into `summary`."""
-    spans = []
+    spans: List[Span] = []
     for name, label in entities:
         mentions = find_mentions(doc, name)
         spans.extend(Span(doc, start, end, label=label) for start, end in mentions)
