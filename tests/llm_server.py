@@ -2,7 +2,9 @@
 
 It serves /v1/chat/completions, /v1/files (upload, content) and /v1/batches (create, retrieve), counts
 every request, and answers each chat prompt with "Answer: <the user message>" so tests can check
-which prompt an answer belongs to (set `server.answer` to a function of the messages to script answers). Faults are queued with `inject` (consumed by the next chat requests)
+which prompt an answer belongs to (set `server.answer` to a function of the messages to script answers). A request
+with `response_format` is answered by `server.structured_answer` (a function of the messages and the format), or
+refused with a 400 when `server.refuse_structured` is set, as servers without structured output do. Faults are queued with `inject` (consumed by the next chat requests)
 or bound to prompts containing a marker with `fail_prompts` (every try fails).
 """
 import argparse
@@ -27,6 +29,8 @@ REFUSALS = {
             "type": "invalid_request_error", "param": None, "code": "invalid_api_key"},
     "403": {"message": "Project does not have access to model", "type": "invalid_request_error", "param": None,
             "code": "model_not_found"},
+    "response_format": {"message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with "
+                        "this model.", "type": "invalid_request_error", "param": "response_format", "code": None},
     "404": {"message": "The model does not exist or you do not have access to it.", "type": "invalid_request_error",
             "param": None, "code": "model_not_found"},
 }
@@ -80,6 +84,10 @@ class LLMServer:
         self.batches: Dict[str, Dict[str, Any]] = {}
         self.batch_polls_before_done = 1
         self.answer: Callable[[List[Dict[str, Any]]], str] = echo  # replace to script the answers
+        # the answer to a request with response_format: a function of the messages and the format
+        self.structured_answer: Callable[[List[Dict[str, Any]], Dict[str, Any]], str] = lambda messages, fmt: '{"entities": []}'
+        self.refuse_structured = False  # answer requests with response_format with a 400, as servers without it do
+        self.response_formats: List[Any] = []  # the response_format of each chat request (None: none)
         self.keys: Counter = Counter()  # Authorization header -> chat requests, to tell concurrent clients apart
         self.failing_after: Optional[tuple] = None  # (n, fault): every chat request after the first n fails
         self.gate = threading.Event()
@@ -112,6 +120,7 @@ class LLMServer:
             self.counts.clear()
             self.keys.clear()
             self.prompts.clear()
+            self.response_formats.clear()
             self.max_in_flight = 0
 
     def start(self) -> "LLMServer":
@@ -141,6 +150,11 @@ class LLMServer:
 
     def _answer(self, body: Dict[str, Any], fault: Optional[str]):
         messages = body["messages"]
+        response_format = body.get("response_format")
+        with self.lock:
+            self.response_formats.append(response_format)
+        if response_format is not None and self.refuse_structured:
+            return 400, {"error": REFUSALS["response_format"]}, {}
         content = messages[-1]["content"]
         if isinstance(content, list):
             with self.lock:
@@ -168,6 +182,8 @@ class LLMServer:
                 response["choices"][0]["message"]["content"] = None
         elif fault == "length":
             response = completion(messages, body["model"], content="Answer: cut off", finish_reason="length")
+        elif response_format is not None:
+            response = completion(messages, body["model"], content=self.structured_answer(messages, response_format))
         else:
             response = completion(messages, body["model"], content=self.answer(messages))
         with self.lock:

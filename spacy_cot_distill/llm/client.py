@@ -66,7 +66,15 @@ class MalformedResponse(ValueError):
 
 
 class LLMStopped(RuntimeError):
-    """The run stopped asking: an answer that retrying cannot fix, or an endpoint that is down."""
+    """The run stopped asking: an answer that retrying cannot fix, or an endpoint that is down.
+
+    `error` is the HTTP error that stopped it, if one did (callers that can ask otherwise read it, e.g. a server
+    that refuses `response_format`).
+    """
+
+    def __init__(self, message: str, error: Optional[Exception] = None):
+        super().__init__(message)
+        self.error = error
 
 
 @dataclass
@@ -191,9 +199,9 @@ class _Run:
     healthy_at: float = field(default_factory=time.monotonic)  # the last HTTP answer (or the start)
     failed_in_a_row: int = 0
 
-    def stopped(self, reason: str) -> LLMStopped:
+    def stopped(self, reason: str, error: Optional[Exception] = None) -> LLMStopped:
         return LLMStopped(f"{reason} The answers received so far are in {self.cache.path}: run the same command "
-                          "again after the fix.")
+                          "again after the fix.", error)
 
     def reached(self) -> None:
         """The server answered (with an answer or an HTTP error): it is up."""
@@ -228,7 +236,7 @@ async def ask(client, messages: List[Message], run: _Run) -> Dict[str, Any]:
             run.reached()
             reason = stop_message(err, settings, run.url)
             if reason is not None:
-                raise run.stopped(reason) from None
+                raise run.stopped(reason, err) from None
             if last or not (err.status_code in RETRIED_STATUS or err.status_code >= 500):
                 raise
             delay = retry_after(err.response.headers) or delay
