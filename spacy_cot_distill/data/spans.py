@@ -15,7 +15,7 @@ SILVER_KEY = "silver_ents"
 
 def entities_missing(doc: Doc) -> bool:
     """Whether nobody annotated the doc's entities: every tag missing (`token.ent_iob == 0`), whitespace aside."""
-    return all(token.ent_iob == 0 or (token.is_space and token.ent_iob_ == "O") for token in doc)
+    return all(token.ent_iob == 0 or (token.text.isspace() and token.ent_iob_ == "O") for token in doc)
 
 
 def silver_as_entities(doc: Doc) -> bool:
