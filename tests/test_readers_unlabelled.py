@@ -208,3 +208,17 @@ def test_examples_of_a_small_unlabelled_corpus_are_copies(tmp_path):
     examples = list(islice(reader(tmp_path, n_unlabelled=2)(nlp), 200))
     unlabelled = [eg for eg in examples if eg.reference._.doc_id.startswith("u")]
     assert len(unlabelled) > 2 and len({id(eg.predicted) for eg in unlabelled}) == len(unlabelled)
+
+
+def test_pairs_corpus_keeps_an_unlabelled_doc_unlabelled(tmp_path):
+    """ents_from_spans (configs/cot_ner_rel.cfg) sets doc.ents from the span group, and a doc without one (an
+    unlabelled doc) keeps its tags missing rather than becoming all O."""
+    vocab = Vocab()
+    gold = Doc(vocab, words=["Kawhi", "wins"])
+    gold.spans["entities"] = [Span(gold, 0, 1, label="PER")]
+    raw = Doc(vocab, words=["Kawhi", "wins"])
+    DocBin(docs=[gold, raw], store_user_data=True).to_disk(tmp_path / "rel.spacy")
+    read = registry.readers.get("spacy_cot_distill.PairsCorpus.v1")(tmp_path / "rel.spacy", ents_from_spans="entities")
+    examples = list(read(spacy.blank("en")))
+    assert examples[0].get_aligned_ner() == ["U-PER", "O"]
+    assert [t.ent_iob for t in examples[1].reference] == [0, 0]

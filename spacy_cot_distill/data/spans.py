@@ -18,15 +18,13 @@ def entities_missing(doc: Doc) -> bool:
     return all(token.ent_iob == 0 or (token.text.isspace() and token.ent_iob_ == "O") for token in doc)
 
 
-def silver_as_entities(doc: Doc) -> bool:
-    """Make the `SILVER_KEY` spans of an unannotated doc its entities, every other token O; whether it had any.
+def silver_as_entities(doc: Doc) -> None:
+    """Make the `SILVER_KEY` spans of an unannotated doc its entities, every other token O.
 
     A doc with entity annotation keeps it (gold beats silver); overlapping silver spans keep the longest.
     """
-    if SILVER_KEY not in doc.spans or not entities_missing(doc):
-        return False
-    doc.set_ents(filter_spans(doc.spans[SILVER_KEY]), default="outside")
-    return True
+    if SILVER_KEY in doc.spans and entities_missing(doc):
+        doc.set_ents(filter_spans(doc.spans[SILVER_KEY]), default="outside")
 
 
 def align_span(source: Doc, span: Offsets, target: Doc) -> Optional[Offsets]:
