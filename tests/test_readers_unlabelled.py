@@ -49,6 +49,7 @@ def write(path, prefix, n, gold, silver=False):
         if silver:
             doc.spans[SILVER_KEY] = [Span(doc, 1, 2, label="ORG")]
         doc._.doc_id = f"{prefix}{i}"
+        doc._.cot = {"noun": f"about {prefix}{i}"}
         docs.append(doc)
     DocBin(docs=docs, store_user_data=True).to_disk(path)
     return str(path)
@@ -96,6 +97,7 @@ def test_the_unlabelled_docs_come_out_with_their_tags_missing_never_o(tmp_path):
             assert [t.ent_iob for t in eg.reference] == [0] * len(eg.reference) and not eg.reference.ents
             assert set(eg.get_aligned_ner()) == {None}  # what cot_ner's loss reads: no tag, no cross-entropy
             assert eg.reference._.relations_annotated is False
+            assert eg.reference._.cot == {"noun": f"about {eg.reference._.doc_id}"}  # the teacher's knowledge
         else:
             assert eg.get_aligned_ner()[0] == "U-PER" and set(eg.get_aligned_ner()[1:]) <= {"O"}
 
