@@ -5,8 +5,11 @@ import pytest
 import spacy
 from spacy.cli.train import train
 from spacy.tokens import DocBin, Span
+from spacy.util import load_config
+from spacy.vocab import Vocab
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
+from spacy_cot_distill.data.docbin import read_docs
 from tiny_models import KNOWLEDGE, TRAIN
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.cfg"))
@@ -57,3 +60,30 @@ def test_config_trains_with_spacy_train(config, corpus, tiny_encoder, tmp_path):
     assert weighted and weighted <= set(nlp.meta["performance"]), nlp.meta["performance"]
     if "cot_rel" in nlp.pipe_names:
         assert nlp.get_pipe("cot_rel").labels[0] == "None"
+
+
+def test_cot_ner_trains_on_unlabelled_docs_and_records_them(corpus, tiny_encoder, tmp_path):
+    """configs/cot_ner.cfg with paths.unlabelled: the corpus's docs with their gold hidden, read every epoch."""
+    vocab = Vocab()
+    hidden = read_docs(corpus, vocab)
+    for doc in hidden:
+        doc.set_ents([], default="missing")
+        doc._.relations = []
+    DocBin(docs=hidden, store_user_data=True).to_disk(tmp_path / "raw.spacy")
+    overrides = {
+        "paths.train": str(corpus), "paths.dev": str(corpus), "paths.encoder": str(tiny_encoder),
+        "paths.unlabelled": str(tmp_path / "raw.spacy"), "corpora.train.unlabelled_share": 0.3,
+        "training.max_steps": 3, "training.eval_frequency": 3, "training.max_epochs": -1,
+    }
+    train(CONFIGS[[c.name for c in CONFIGS].index("cot_ner.cfg")], tmp_path / "out", overrides=overrides)
+    config = spacy.load(tmp_path / "out" / "model-last").config
+    assert config["paths"]["unlabelled"] == str(tmp_path / "raw.spacy")
+    assert config["corpora"]["train"]["unlabelled_share"] == 0.3
+
+
+def test_the_stock_baseline_never_reads_unlabelled_docs():
+    for path in CONFIGS:
+        config = load_config(path)
+        reader = config["corpora"]["train"]["@readers"]
+        if path.stem.startswith("baseline"):
+            assert "unlabelled" not in config["paths"] and reader != "spacy_cot_distill.AugmentedCorpus.v2", path.name

@@ -2,6 +2,8 @@ import json
 from collections import Counter
 
 import pytest
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
 from corpus_checks import (
@@ -63,6 +65,73 @@ def test_jsonl_round_trip(tmp_path):
     # overlapping entities stay in the span group and are reported, never dropped silently
     assert not docs[2].ents and len(docs[2].spans["entities"]) == 2
     assert list(summary.skipped) == ["docs with overlapping entities (kept in doc.spans['entities'], not doc.ents)"]
+
+
+def tags(doc):
+    return [token.ent_iob_ or "-" for token in doc]  # "" is spaCy's missing tag
+
+
+def test_jsonl_left_out_entities_are_missing_and_empty_ones_are_o(tmp_path):
+    src = tmp_path / "mix.jsonl"
+    rows = [
+        {"id": "gold-none", "text": "Nothing to see here", "entities": [], "relations": []},
+        {"id": "raw", "text": "Messi joins Inter Miami"},
+        {"id": "null", "tokens": ["Messi", "scores"], "entities": None},
+        {"id": "ner-only", "tokens": ["Messi", "scores"], "entities": [{"start": 0, "end": 1, "label": "PER"}]},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    summary = convert_jsonl(src, tmp_path / "mix.spacy")
+    docs = {doc._.doc_id: doc for doc in load(tmp_path / "mix.spacy")}
+    assert tags(docs["gold-none"]) == ["O"] * 4
+    # unlabelled: every tag missing (ent_iob 0), which the loss ignores, never O; no span group to read as gold
+    assert [t.ent_iob for t in docs["raw"]] == [0] * 4 and tags(docs["null"]) == ["-", "-"]
+    assert "entities" not in docs["raw"].spans and not docs["raw"].has_annotation("ENT_IOB")
+    assert tags(docs["ner-only"]) == ["B", "O"]
+    # relations: left out is "not annotated", [] is "annotated, none"
+    assert {i: d._.relations_annotated for i, d in docs.items()} == {
+        "gold-none": True, "raw": False, "null": False, "ner-only": False}
+    assert (summary.unlabelled, summary.relations_unannotated) == (2, 3)
+    # the CLI says so, and --missing-as-empty reads as 0.1.0 did: all O, annotated with no relations
+    result = CliRunner().invoke(app, ["convert", "jsonl", str(src), str(tmp_path / "old.spacy"), "--missing-as-empty"])
+    assert result.exit_code == 0, result.output
+    old = {doc._.doc_id: doc for doc in load(tmp_path / "old.spacy")}
+    assert tags(old["raw"]) == ["O"] * 4 and tags(old["null"]) == ["O", "O"]
+    assert all(d._.relations_annotated for d in old.values())
+    result = CliRunner().invoke(app, ["convert", "jsonl", str(src), str(tmp_path / "new.spacy")])
+    assert "2 unlabelled docs" in " ".join(result.output.split()), result.output
+
+
+def test_docs_saved_before_the_relations_marker_read_as_annotated():
+    vocab = Vocab()
+    doc = Doc(vocab, words=["Obama", "visits", "Paris"])
+    stored = DocBin(docs=[doc], store_user_data=True).to_bytes()
+    assert not [key for key in doc.user_data if "relations_annotated" in str(key)]  # nothing stored: an old doc
+    assert list(DocBin().from_bytes(stored).get_docs(vocab))[0]._.relations_annotated is True
+
+
+def test_twitter_unlabelled_hides_the_gold_and_keeps_the_knowledge(synthetic_data, tmp_path):
+    source = synthetic_data / "twitter2017/train.txt"
+    out = tmp_path / "unlabelled.spacy"
+    result = CliRunner().invoke(app, [
+        "convert", "twitter", str(source), str(out), "--unlabelled",
+        "--captions", str(synthetic_data / "captions/BLIP2_17_train_valid.txt"),
+        "--knowledge", str(synthetic_data / "knowledge/qwen2.5-coder-1.5b/twitter2017_train.jsonl")])
+    assert result.exit_code == 0, result.output
+    convert_twitter(source, tmp_path / "gold.spacy", captions=synthetic_data / "captions/BLIP2_17_train_valid.txt",
+                    knowledge=synthetic_data / "knowledge/qwen2.5-coder-1.5b/twitter2017_train.jsonl")
+    hidden, gold = load(out), load(tmp_path / "gold.spacy")
+    assert len(hidden) == len(gold) == 24 and sum(len(d.ents) for d in gold) == 44
+    for doc, twin in zip(hidden, gold):
+        assert [t.ent_iob for t in doc] == [0] * len(twin) and not doc.ents
+        assert [t.text for t in doc] == [t.text for t in twin]
+        assert (doc._.doc_id, doc._.caption, doc._.cot) == (twin._.doc_id, twin._.caption, twin._.cot) and doc._.cot
+        assert doc._.relations_annotated is False and twin._.relations_annotated is True
+    assert "24 unlabelled docs" in " ".join(result.output.split())
+    # hidden, the tags are still checked
+    bad = tmp_path / "bad.txt"
+    bad.write_text("IMGID:1\nHello\tO\nworld\tX-PER\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not in the BIO scheme"):
+        convert_twitter(bad, tmp_path / "bad.spacy", unlabelled=True)
 
 
 def test_every_converter_round_trips_through_docbin(synthetic_data, tmp_path):

@@ -299,3 +299,19 @@ def test_a_missing_api_key_is_a_clear_error(server, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["generate", str(tmp_path / "in.spacy"), str(tmp_path / "out.spacy"), "--dims", "noun",
                                       "--model", "m", "--base-url", server.base_url, "--no-progress"])
     assert result.exit_code == 1 and "OPENAI_API_KEY" in text(result) and server.counts["chat"] == 0
+
+
+def test_unlabelled_docs_get_knowledge_like_any_other_doc(server, synthetic_data, tmp_path):
+    """`convert twitter --unlabelled` then `generate`: every doc is asked, and keeps its tags missing."""
+    raw, out = tmp_path / "raw.spacy", tmp_path / "out.spacy"
+    result = CliRunner().invoke(app, ["convert", "twitter", str(synthetic_data / "twitter2017/valid.txt"), str(raw),
+                                      "--unlabelled", "--captions", str(synthetic_data / "captions/BLIP2_17_train_valid.txt")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["generate", str(raw), str(out), "--dims", "noun,sentence", "--model", "test-model",
+                                      "--base-url", server.base_url, "--cache", str(tmp_path / "cache.sqlite"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    docs = read_docs(out)
+    assert len(docs) == len(read_docs(raw)) > 1 and server.counts["chat"] == 2 * len(docs)
+    for doc in docs:
+        assert doc._.cot["noun"].startswith("Answer: ") and " ".join(t.text for t in doc) in doc._.cot["sentence"]
+        assert [t.ent_iob for t in doc] == [0] * len(doc) and doc._.relations_annotated is False

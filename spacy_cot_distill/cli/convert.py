@@ -20,10 +20,13 @@ def twitter_cli(
     captions: Optional[Path] = typer.Option(None, "--captions", help="BLIP-2 caption file '<imgid>.jpg :<caption>'"),
     knowledge: Optional[Path] = typer.Option(None, "--knowledge", help=KNOWLEDGE_HELP),
     knowledge_dim: str = typer.Option("external", "--knowledge-dim", help="Dimension name for 'knowledge' strings"),
+    unlabelled: bool = typer.Option(
+        False, "--unlabelled", help="Hide the gold: every entity tag missing (training data the teacher labels)"
+    ),
 ):
     """Twitter-2015/2017 multimodal NER to a DocBin with entities, image ids, captions, knowledge."""
     with input_errors():
-        convert_twitter(input_path, output_path, captions, knowledge, knowledge_dim).print()
+        convert_twitter(input_path, output_path, captions, knowledge, knowledge_dim, unlabelled).print()
 
 
 @convert_app.command("mnre")
@@ -43,7 +46,16 @@ def jsonl_cli(
     input_path: Path = typer.Argument(..., help="JSONL in the generic format (see the README)"),
     output_path: Path = typer.Argument(..., help="Output .spacy file"),
     lang: str = typer.Option("en", "--lang", help="Language of the tokenizer for 'text' records"),
+    missing_as_empty: bool = typer.Option(
+        False, "--missing-as-empty",
+        help="Read a line without 'entities' or 'relations' as annotated with none (all O), as 0.1.0 did, "
+             "not as unlabelled",
+    ),
 ):
-    """Your own data (text or tokens, entities, relations, knowledge) to a DocBin."""
+    """Your own data (text or tokens, entities, relations, knowledge) to a DocBin.
+
+    A line without an 'entities' key is unlabelled (every entity tag missing); one without 'relations' is
+    not annotated for relations.
+    """
     with input_errors():
-        convert_jsonl(input_path, output_path, lang).print()
+        convert_jsonl(input_path, output_path, lang, missing_as_empty).print()

@@ -10,6 +10,7 @@ from .docbin import write_docs
 from .jsonl import read_jsonl
 from .knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge
 from .mnre import read_mnre
+from .spans import SPANS_KEY
 from .summary import ConversionSummary
 from .twitter import read_twitter
 
@@ -31,11 +32,15 @@ def convert_twitter(
     captions: Optional[Path] = None,
     knowledge: Optional[Path] = None,
     knowledge_dim: str = "external",
+    unlabelled: bool = False,
 ) -> ConversionSummary:
-    """Convert a Twitter-2015/2017 CoNLL file, with optional captions and knowledge, to a DocBin."""
+    """Convert a Twitter-2015/2017 CoNLL file, with optional captions and knowledge, to a DocBin.
+
+    `unlabelled` hides the gold: every entity tag missing, relations not annotated (captions and knowledge kept).
+    """
     refuse_overwrite(output_path, input_path, captions, knowledge)
     summary = ConversionSummary()
-    docs = read_twitter(input_path, Vocab(), summary)
+    docs = read_twitter(input_path, Vocab(), summary, unlabelled)
     if captions:
         docs = attach_captions(docs, read_captions(captions), summary)
     docs = _with_knowledge(docs, knowledge, knowledge_dim, summary)
@@ -52,15 +57,21 @@ def convert_mnre(
     return _write(docs, output_path, summary)
 
 
-def convert_jsonl(input_path: Path, output_path: Path, lang: str = "en") -> ConversionSummary:
-    """Convert the generic JSONL format (see spacy_cot_distill.data.jsonl) to a DocBin."""
+def convert_jsonl(
+    input_path: Path, output_path: Path, lang: str = "en", missing_as_empty: bool = False
+) -> ConversionSummary:
+    """Convert the generic JSONL format (see spacy_cot_distill.data.jsonl) to a DocBin.
+
+    A line without "entities" is unlabelled, one without "relations" not annotated for relations;
+    `missing_as_empty` reads both as annotated with none.
+    """
     refuse_overwrite(output_path, input_path)
     summary = ConversionSummary()
 
     def count_overlaps(docs: Iterable[Doc]):
         for doc in docs:
-            if doc.spans["entities"] and not doc.ents:
+            if doc.spans.get(SPANS_KEY) and not doc.ents:
                 summary.skip("docs with overlapping entities (kept in doc.spans['entities'], not doc.ents)", str(doc._.doc_id))
             yield doc
 
-    return _write(count_overlaps(read_jsonl(input_path, Vocab(), lang)), output_path, summary)
+    return _write(count_overlaps(read_jsonl(input_path, Vocab(), lang, missing_as_empty)), output_path, summary)

@@ -37,11 +37,15 @@ def _stored(name: str, normalise: Callable[[Any], Any]):
 
 
 def register_extensions() -> None:
-    """Register doc._.doc_id, image_id, caption, augmented_from, teacher_log_probs, cot, cot_flags and relations
-    (idempotent)."""
+    """Register doc._.doc_id, image_id, caption, augmented_from, teacher_log_probs, relations_annotated, cot,
+    cot_flags and relations (idempotent)."""
     for name in _PLAIN:
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)
+    # False: nobody annotated the doc's relations (its empty doc._.relations says nothing); docs saved before the
+    # marker existed read True, as they were trained
+    if not Doc.has_extension("relations_annotated"):
+        Doc.set_extension("relations_annotated", default=True)
     for name, normalise in _CONTAINERS.items():
         if not Doc.has_extension(name):
             getter, setter = _stored(name, normalise)

@@ -7,9 +7,13 @@ One JSON object per line:
      "entities": [{"start": 0, "end": 5, "label": "PER"}, ...],
                                        # character offsets with "text", token offsets with "tokens"; end exclusive
      "relations": [{"head": 0, "tail": 1, "label": "member_of"}],
-                                       # optional; head/tail index into "entities"
+                                       # head/tail index into "entities"
      "image_id": "t1.jpg", "caption": "a man in a pink shirt",   # optional
      "cot": {"sentence": "..."}}       # optional, dimension -> knowledge text
+
+A key left out (or null) means "not annotated", an empty list "annotated, none there": without "entities" the
+doc is unlabelled (every entity tag missing, never O), without "relations" doc._.relations_annotated is False.
+`missing_as_empty` reads a left-out key as an empty list, as version 0.1.0 did.
 """
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
@@ -20,7 +24,7 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
 from ..errors import InputError
-from .mnre import SPANS_KEY
+from .spans import SPANS_KEY
 from .text import is_int, read_json_lines
 
 
@@ -76,8 +80,15 @@ def _optional_str(record: Dict[str, Any], key: str, path: Path, lineno: int) -> 
     return value
 
 
-def read_jsonl(path: Path, vocab: Vocab, lang: str = "en") -> Iterator[Doc]:
-    """Read the generic JSONL format (see the module docstring) into docs."""
+def read_jsonl(path: Path, vocab: Vocab, lang: str = "en", missing_as_empty: bool = False) -> Iterator[Doc]:
+    """Read the generic JSONL format (see the module docstring) into docs.
+
+    path (Path): the JSONL file.
+    vocab (Vocab): the vocab of the docs.
+    lang (str): the language whose tokenizer splits "text" records.
+    missing_as_empty (bool): read a record without "entities" or "relations" as annotated with none (all O, no
+        relation) rather than as not annotated.
+    """
     path = Path(path)
     tokenizer = spacy.blank(lang, vocab=vocab).tokenizer
     for lineno, record in read_json_lines(path):
@@ -90,10 +101,14 @@ def read_jsonl(path: Path, vocab: Vocab, lang: str = "en") -> Iterator[Doc]:
         else:
             raise InputError(path, lineno, "expected a non-empty 'text' string or 'tokens' list")
         spans = _entities(doc, record, by_chars, path, lineno)
-        doc.spans[SPANS_KEY] = spans
-        if len(filter_spans(spans)) == len(spans):
-            doc.ents = spans
+        if record.get("entities") is not None or missing_as_empty:
+            doc.spans[SPANS_KEY] = spans
+            if len(filter_spans(spans)) == len(spans):
+                doc.ents = spans
+        else:
+            doc.set_ents([], default="missing")
         doc._.relations = _relations(spans, record, path, lineno)
+        doc._.relations_annotated = record.get("relations") is not None or missing_as_empty
         doc_id = record.get("id", f"{path.name}:{lineno}")
         if not (isinstance(doc_id, str) or is_int(doc_id)):
             raise InputError(path, lineno, f"'id' must be a string or an integer, not {doc_id!r:.80}")

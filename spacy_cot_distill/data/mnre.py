@@ -7,11 +7,11 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from ..errors import InputError
+from .spans import SPANS_KEY
 from .summary import ConversionSummary
 from .text import is_int, read_lines
 
 ENTITY_LABEL = "ENTITY"
-SPANS_KEY = "entities"
 
 
 def _position(record: Dict[str, Any], role: str, n_tokens: int, path: Path, lineno: int) -> List[int]:

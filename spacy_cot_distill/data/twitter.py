@@ -57,17 +57,24 @@ def _records(
         raise _no_tokens(path, start, imgid)
 
 
-def read_twitter(path: Path, vocab: Vocab, summary: Optional[ConversionSummary] = None) -> Iterator[Doc]:
+def read_twitter(
+    path: Path, vocab: Vocab, summary: Optional[ConversionSummary] = None, unlabelled: bool = False
+) -> Iterator[Doc]:
     """Read a Twitter-2015/2017 file into docs with doc.ents, doc._.doc_id and doc._.image_id.
 
     A stray I-X after O or another type starts a new entity (seqeval's convention). A tweet without an
     IMGID line gets `<file name>:<line>` as its id; tokens containing whitespace are counted in `summary`.
+    `unlabelled` hides the gold (its tags are still checked): every entity tag missing, relations not annotated.
     """
     path = Path(path)
     for imgid, lineno, words, tags in _records(path, summary):
         doc = Doc(vocab, words=words)
-        # iob_to_biluo opens a new entity at an I- that does not continue one
-        doc.ents = biluo_tags_to_spans(doc, iob_to_biluo(tags))
+        if unlabelled:
+            doc.set_ents([], default="missing")
+            doc._.relations_annotated = False
+        else:
+            # iob_to_biluo opens a new entity at an I- that does not continue one
+            doc.ents = biluo_tags_to_spans(doc, iob_to_biluo(tags))
         doc._.doc_id = imgid if imgid is not None else f"{path.name}:{lineno}"
         doc._.image_id = f"{imgid}.jpg" if imgid is not None else None
         yield doc
