@@ -5,7 +5,8 @@ from spacy.vocab import Vocab
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.data.entity_lists import TYPE_WORDS, check_labels, map_type, parse_entity_list, silver_from_lists
-from spacy_cot_distill.data.silver import (SILVER_ENTS_KEY, SilverSummary, find_mentions, label_mentions, set_silver,
+from spacy_cot_distill.data.spans import SILVER_KEY
+from spacy_cot_distill.data.silver import (SilverSummary, find_mentions, label_mentions, set_silver,
                                            silver_spans)
 
 
@@ -48,7 +49,7 @@ def test_silver_is_stored_apart_from_gold_and_survives_a_docbin():
     assert silver_spans(tweet()) is None  # never labelled: no silver, which is not "no entities"
     empty = tweet()
     set_silver(empty, [])
-    assert silver_spans(empty) == [] and SILVER_ENTS_KEY in empty.spans
+    assert silver_spans(empty) == [] and SILVER_KEY in empty.spans
 
 
 @pytest.mark.parametrize("answer, items", [

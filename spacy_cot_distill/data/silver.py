@@ -1,6 +1,6 @@
 """Silver entities: labels an LLM gave, stored apart from gold, with a count of what could not be placed.
 
-A silver doc keeps its entities in the span group `doc.spans[SILVER_ENTS_KEY]`, never in `doc.ents`: gold
+A silver doc keeps its entities in the span group `doc.spans[SILVER_KEY]`, never in `doc.ents`: gold
 `doc.ents` stay what a person annotated (none, on an unlabelled doc), evaluation reads only those, and silver
 trains as gold only where the training reader is told to. An LLM names entities by their text; every mention of
 a listed name in the doc (whole tokens, any case) is labelled, a name that matches no token span is a
@@ -16,7 +16,8 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 from wasabi import msg
 
-SILVER_ENTS_KEY = "silver_ents"
+from .spans import SILVER_KEY
+
 
 
 @dataclass
@@ -96,9 +97,9 @@ def label_mentions(doc: Doc, entities: Iterable[Tuple[str, str]], summary: Optio
 
 def set_silver(doc: Doc, spans: Iterable[Span]) -> None:
     """Store `spans` as the doc's silver entities (doc.ents, the gold, are left as they are)."""
-    doc.spans[SILVER_ENTS_KEY] = list(spans)
+    doc.spans[SILVER_KEY] = list(spans)
 
 
 def silver_spans(doc: Doc) -> Optional[List[Span]]:
     """The doc's silver entities, None if it has none stored (an empty list: silver says it has no entity)."""
-    return list(doc.spans[SILVER_ENTS_KEY]) if SILVER_ENTS_KEY in doc.spans else None
+    return list(doc.spans[SILVER_KEY]) if SILVER_KEY in doc.spans else None
