@@ -22,37 +22,12 @@ from ..data.extensions import register_extensions
 from ..models.distill import distillation_loss
 from ..models.encoder import check_max_length
 from ..models.views import DocViews, Span
-
-# the settings both factories take, with their defaults (`max_length` is overridden per component config)
-DISTILL_DEFAULTS: Dict[str, Any] = {
-    "alpha": 0.5,
-    "temperature": 1.0,
-    "cot_dims": None,
-    "use_caption": True,
-    "max_length": 128,
-    "teacher_max_length": 256,
-    "answer_sections": None,
-    "segment_max_length": 0,
-    "distill": True,
-    "use_knowledge_at_inference": False,
-    "train_views": "both",
-    "distill_from": "joint",
-}
-# what `train_views` and `distill_from` take (two-stage distillation: see `DistillationPipe.__init__`)
-TRAIN_VIEWS = ("both", "teacher")
-DISTILL_FROM = ("joint", "stored")
+from .settings import DistillSettings
 
 # rows per forward pass at inference, sorted by doc length so that little is padding
 PREDICT_BATCH = 64
 
 Row = Any  # what one row is: None for a whole doc (cot_ner), a (head, tail) pair (cot_rel)
-
-
-def resolve_cot_dims(cot_dims: Optional[List[str]], dims: Optional[List[str]]) -> Optional[List[str]]:
-    """`cot_dims`, or `dims`, its name in pipelines saved before the rename; both given must agree."""
-    if dims is not None and cot_dims is not None and list(dims) != list(cot_dims):
-        raise ValueError(f"dims is the old name of cot_dims: give one of them, not both ({dims} and {cot_dims})")
-    return cot_dims if cot_dims is not None else dims
 
 
 # the headings the ChatGPT answers (PGIM's prompt) are written under; answers split at these and at any heading asked for
@@ -81,20 +56,6 @@ def select_sections(answer: str, headings: Sequence[str]) -> str:
     return " ".join(part for part in kept if part)
 
 
-def check_stages(train_views: str, distill_from: str, distill: bool) -> None:
-    """Raise unless `train_views` and `distill_from` are known values that make sense together and with `distill`."""
-    if train_views not in TRAIN_VIEWS:
-        raise ValueError(f"train_views must be one of {TRAIN_VIEWS}, not {train_views!r}")
-    if distill_from not in DISTILL_FROM:
-        raise ValueError(f"distill_from must be one of {DISTILL_FROM}, not {distill_from!r}")
-    if train_views == "teacher" and distill_from == "stored":
-        raise ValueError('train_views = "teacher" trains the teacher (stage one), distill_from = "stored" a student '
-                         "from the teacher's stored distributions (stage two): set one of them, in two trainings")
-    if not distill and (train_views == "teacher" or distill_from == "stored"):
-        setting = 'train_views = "teacher"' if train_views == "teacher" else 'distill_from = "stored"'
-        raise ValueError(f"{setting} needs distill = true (distill = false trains the student alone, without a teacher)")
-
-
 class DistillationPipe(TrainablePipe):
     """A TrainablePipe trained by conditional prompt distillation (teacher: text + knowledge, student: text)."""
 
@@ -109,83 +70,27 @@ class DistillationPipe(TrainablePipe):
         model: Model,
         name: str,
         *,
-        alpha: float = 0.5,
-        temperature: float = 1.0,
-        cot_dims: Optional[List[str]] = None,
-        use_caption: bool = True,
-        max_length: int = 128,
-        teacher_max_length: int = 256,
-        answer_sections: Optional[List[str]] = None,
-        segment_max_length: int = 0,
-        distill: bool = True,
-        use_knowledge_at_inference: bool = False,
-        train_views: str = "both",
-        distill_from: str = "joint",
+        settings: Optional[DistillSettings] = None,
         scorer: Optional[Callable] = None,
-        **settings: Any,
+        **component_settings: Any,
     ):
         """Check and store the settings.
 
         vocab (Vocab): The pipeline's vocabulary.
         model (Model[DocViews, List[torch.Tensor]]): The network; it builds its own inputs from the docs.
         name (str): The component's name in the pipeline, the key of its loss.
-        alpha (float): Weight of the teacher's and the student's cross-entropy; 1 - alpha weighs the KL term.
-        temperature (float): Distillation temperature T; the KL term is scaled by T^2.
-        cot_dims (Optional[List[str]]): The doc._.cot dimensions the teacher reads; None reads all a doc has.
-        use_caption (bool): Whether the teacher reads doc._.caption before the CoT dimensions.
-        max_length (int): Sub-tokens per student input (the inference cost); longer texts are read in windows.
-        teacher_max_length (int): Sub-tokens per teacher input: a student window, then the caption and knowledge
-            cut to fit (each window of a long text reads the whole knowledge again); never less than max_length,
-            never more than the encoder's positions.
-        answer_sections (Optional[List[str]]): For answers written in headed sections ("Named entities: ...
-            Reasoning: ..."), the sections the teacher reads, in this order; sections not named are left out, an
-            answer without any of the headings asked for is read whole (see `select_sections`). None reads every
-            answer as written.
-        segment_max_length (int): At most this many sub-tokens of the caption and of each CoT dimension, so that
-            the first segment cannot take all the room; 0 cuts none.
-        distill (bool): False trains the student alone (no teacher view, no KL term).
-        use_knowledge_at_inference (bool): Read docs that carry knowledge with the teacher view (the upper bound).
-        train_views (str): "both": the student view, with the teacher view beside it where `distill` and
-            `distill_from` call for it (joint training); "teacher": the teacher view alone, its cross-entropy
-            the loss (stage one of two-stage distillation); every doc is then predicted with the teacher view,
-            reading the knowledge it carries.
-        distill_from (str): Where the student's KL target comes from: "joint": the teacher view, in the same
-            step; "stored": the distribution stored on each training example's reference doc by `cot-distill
-            teach` (stage two: no teacher view runs), loss alpha*CE_student + (1-alpha)*T^2*KL(stored || student).
+        settings (Optional[DistillSettings]): The distillation settings (None: the defaults), checked against the model.
         scorer (Optional[Callable]): The scoring method.
-        settings: The component's own settings, stored in `cfg` with the others.
+        component_settings: The component's own settings, stored in `cfg` with the others.
         """
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], not {alpha}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
-        check_max_length(model, max_length)
-        if segment_max_length < 0:
-            raise ValueError(f"segment_max_length must be 0 (no cut) or positive, not {segment_max_length}")
-        if answer_sections is not None and not all(isinstance(s, str) and s.strip() for s in answer_sections):
-            raise ValueError(f"answer_sections must be a list of section headings, e.g. ['Named entities'], not {answer_sections}")
-        check_stages(train_views, distill_from, distill)
+        settings = settings if settings is not None else DistillSettings()
+        check_max_length(model, settings.max_length)
         register_extensions()  # the doc._ attributes read and written here, without relying on the package import
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "labels": [],
-            **settings,
-            "alpha": alpha,
-            "temperature": temperature,
-            "cot_dims": cot_dims,
-            "use_caption": use_caption,
-            "max_length": max_length,
-            "teacher_max_length": teacher_max_length,
-            "answer_sections": answer_sections,
-            "segment_max_length": segment_max_length,
-            "distill": distill,
-            "use_knowledge_at_inference": use_knowledge_at_inference,
-            "train_views": train_views,
-            "distill_from": distill_from,
-        }
+        self.cfg: Dict[str, Any] = {"labels": [], **component_settings, **settings.to_cfg()}
 
     # -- what each component defines
 

@@ -14,7 +14,8 @@ from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi
 from ..models.crf import LinearChainCRF, crf_distillation_loss, length_mask, pad_rows
 from ..models.distill import teacher_log_probs
 from ..models.encoder import torch_module
-from .distill_pipe import DISTILL_DEFAULTS, PREDICT_BATCH, DistillationPipe, Row, resolve_cot_dims
+from .distill_pipe import PREDICT_BATCH, DistillationPipe, Row
+from .settings import DISTILL_DEFAULTS, DistillSettings
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -57,29 +58,11 @@ def make_cot_ner(
     model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotNerModel.v1`.
     alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
         distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
-        `DistillationPipe.__init__` and the README's configuration reference.
+        `DistillSettings` and the configuration reference.
     scorer (Optional[Callable]): The scoring method, spaCy's NER scorer by default.
     dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
     """
-    return CotNer(
-        nlp.vocab,
-        model,
-        name,
-        alpha=alpha,
-        temperature=temperature,
-        cot_dims=resolve_cot_dims(cot_dims, dims),
-        use_caption=use_caption,
-        max_length=max_length,
-        teacher_max_length=teacher_max_length,
-        answer_sections=answer_sections,
-        segment_max_length=segment_max_length,
-        distill=distill,
-        use_knowledge_at_inference=use_knowledge_at_inference,
-        train_views=train_views,
-        distill_from=distill_from,
-        scorer=scorer,
-    )
-
+    return CotNer(nlp.vocab, model, name, settings=DistillSettings.from_args(locals()), scorer=scorer)
 
 class CotNer(DistillationPipe):
     """Named entities from the student view (soft prompts + text) of an encoder distilled from CoT knowledge.
@@ -104,9 +87,17 @@ class CotNer(DistillationPipe):
 
     no_labels = "found no entity labels: give labels or examples with doc.ents"
 
-    def __init__(self, vocab: Vocab, model: Model, name: str = "cot_ner", **settings: Any):
-        """Create a `cot_ner` component; `settings` as `DistillationPipe.__init__` takes them."""
-        super().__init__(vocab, model, name, **settings)
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "cot_ner",
+        *,
+        settings: Optional[DistillSettings] = None,
+        scorer: Optional[Callable] = None,
+    ):
+        """Create a `cot_ner` component; `settings`: the distillation settings (None: the defaults)."""
+        super().__init__(vocab, model, name, settings=settings, scorer=scorer)
 
     @property
     def tags(self) -> List[str]:

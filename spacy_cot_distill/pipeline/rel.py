@@ -12,9 +12,10 @@ from thinc.api import Config, Model
 
 from ..data.spans import align_span
 from ..models import rel_model  # noqa: F401  (registers the architectures of the default model)
-from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
+from .distill_pipe import DistillationPipe, Row
 from .label_types import LabelTypes, allowed_labels
 from .pairs import Candidates, Pair
+from .settings import DISTILL_DEFAULTS, DistillSettings
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -85,7 +86,7 @@ def make_cot_rel(
         random sample; 0: all).
     alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
         distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
-        `DistillationPipe.__init__` and the README's configuration reference.
+        `DistillSettings` and the configuration reference.
     scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
     label_types (Optional[Callable[[str], Optional[Tuple[str, str]]]]): A label's (head type, tail type), e.g.
         `spacy_cot_distill.LabelTypesFromNames.v1`: labels that the pair's entity types rule out get no probability.
@@ -100,22 +101,10 @@ def make_cot_rel(
         threshold=threshold,
         output_none=output_none,
         max_none_pairs=max_none_pairs,
-        alpha=alpha,
-        temperature=temperature,
-        cot_dims=resolve_cot_dims(cot_dims, dims),
-        use_caption=use_caption,
-        max_length=max_length,
-        teacher_max_length=teacher_max_length,
-        answer_sections=answer_sections,
-        segment_max_length=segment_max_length,
-        distill=distill,
-        use_knowledge_at_inference=use_knowledge_at_inference,
-        train_views=train_views,
-        distill_from=distill_from,
+        settings=DistillSettings.from_args(locals()),
         scorer=scorer,
         label_types=label_types,
     )
-
 
 class CotRel(DistillationPipe):
     """Relations between candidate pairs, from the student view (soft prompts + marked text) of a distilled encoder.
@@ -166,14 +155,15 @@ class CotRel(DistillationPipe):
         output_none: bool = False,
         max_none_pairs: int = 2,
         label_types: Optional[LabelTypes] = None,
-        **settings: Any,
+        settings: Optional[DistillSettings] = None,
+        scorer: Optional[Callable] = None,
     ):
-        """Create a `cot_rel` component; the distillation `settings` as `DistillationPipe.__init__` takes them."""
+        """Create a `cot_rel` component; `settings`: the distillation settings (None: the defaults)."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], not {threshold}")
         if max_none_pairs < 0:
             raise ValueError(f"max_none_pairs must be 0 (no cap) or more, not {max_none_pairs}")
-        if settings.get("distill_from") == "stored":
+        if settings is not None and settings.distill_from == "stored":
             raise ValueError('cot_rel has no stored teacher distributions to distil from (`cot-distill teach` writes '
                              'cot_ner\'s): use distill_from = "joint"')
         super().__init__(
@@ -184,7 +174,8 @@ class CotRel(DistillationPipe):
             threshold=threshold,
             output_none=output_none,
             max_none_pairs=max_none_pairs,
-            **settings,
+            settings=settings,
+            scorer=scorer,
         )
         self.candidates = candidates
         self.label_types = label_types
