@@ -4,7 +4,6 @@ A component says what a row is (a doc for `cot_ner`, a candidate pair for
 `cot_rel`), the targets of a training row, how logits decode, and how a doc's
 rows become its output; the model builds the tensors (see `models.views.DocViews`).
 """
-import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -23,37 +22,12 @@ from ..models.distill import distillation_loss
 from ..models.encoder import check_max_length
 from ..models.views import DocViews, Span
 from .settings import DistillSettings
+from .teacher_text import teacher_segments
 
 # rows per forward pass at inference, sorted by doc length so that little is padding
 PREDICT_BATCH = 64
 
 Row = Any  # what one row is: None for a whole doc (cot_ner), a (head, tail) pair (cot_rel)
-
-
-# the headings the ChatGPT answers (PGIM's prompt) are written under; answers split at these and at any heading asked for
-ANSWER_HEADINGS = ("Named entities", "Reasoning")
-
-
-def select_sections(answer: str, headings: Sequence[str]) -> str:
-    """The sections of an answer that open with the given headings (`Heading:`, any case), in the headings' order.
-
-    The answer is split at each `Heading:` of ANSWER_HEADINGS and of `headings`;
-    text before the first heading stays first; sections under headings not
-    asked for are left out; an answer with none of the headings is returned whole.
-    """
-    wanted = [" ".join(h.split()).lower() for h in headings]
-    boundaries = dict.fromkeys([*wanted, *(h.lower() for h in ANSWER_HEADINGS)])
-    pattern = re.compile("|".join(r"\s+".join(map(re.escape, h.split())) + r"\s*:" for h in boundaries), re.IGNORECASE)
-    found = list(pattern.finditer(answer))
-    if not any(" ".join(m.group(0).rstrip(":").split()).lower() in wanted for m in found):
-        return answer
-    parts: Dict[str, List[str]] = {}
-    for i, match in enumerate(found):
-        end = found[i + 1].start() if i + 1 < len(found) else len(answer)
-        heading = " ".join(match.group(0).rstrip(":").split()).lower()
-        parts.setdefault(heading, []).append(answer[match.start() : end].strip())
-    kept = [answer[: found[0].start()].strip()] + [part for h in wanted for part in parts.get(h, [])]
-    return " ".join(part for part in kept if part)
 
 
 class DistillationPipe(TrainablePipe):
@@ -186,25 +160,15 @@ class DistillationPipe(TrainablePipe):
     # -- the teacher's knowledge
 
     def knowledge(self, doc: Doc, cot: Optional[Dict[str, str]] = None) -> List[str]:
-        """The teacher's extra text for a doc or one of its rows: its caption, then the configured CoT dimensions in their order.
+        """The teacher's extra text for a doc or one of its rows, as the settings select it (see `teacher_segments`).
 
         doc (Doc): The doc, whose doc._.caption and doc._.cot are read.
         cot (Optional[Dict[str, str]]): A row's own knowledge by dimension (cot_rel: a pair's relation["cot"]), read
             in place of doc._.cot where it has any of the dimensions read.
         RETURNS (List[str]): The segments, in the order the teacher reads them.
         """
-        segments = [doc._.caption] if self.cfg["use_caption"] and doc._.caption else []
-        answers = self._answers(cot) if cot else []
-        return segments + (answers or self._answers(doc._.cot))
-
-    def _answers(self, cot: Dict[str, str]) -> List[str]:
-        """The configured CoT dimensions of `cot` in their order, cut to the configured sections."""
-        dims = self.cfg["cot_dims"] if self.cfg["cot_dims"] is not None else sorted(cot)
-        answers = [cot[dim] for dim in dims if cot.get(dim)]
-        sections = self.cfg["answer_sections"]
-        if sections:
-            answers = [text for text in (select_sections(answer, sections) for answer in answers) if text]
-        return answers
+        cfg = self.cfg
+        return teacher_segments(doc, cfg["cot_dims"], cfg["use_caption"], cfg["answer_sections"], cot)
 
     def _row_knowledge(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[str]]:
         """The teacher's extra text for each row of `docs`, from `knowledge_docs` (the reference docs, in training)."""

@@ -16,6 +16,7 @@ from .distill_pipe import DistillationPipe, Row
 from .label_types import LabelTypes, allowed_labels
 from .pairs import Candidates, Pair
 from .settings import DISTILL_DEFAULTS, DistillSettings
+from .teacher_text import pair_knowledge
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -271,14 +272,3 @@ class CotRel(DistillationPipe):
         rows.extend((pair, self.cfg["none_label"]) for pair in others)
         return rows
 
-
-def pair_knowledge(source: Doc, target: Doc) -> Dict[Pair, Dict[str, str]]:
-    """The relations of `source` that carry their own "cot", by their (head, tail) on `target` (the first one of a pair)."""
-    found: Dict[Pair, Dict[str, str]] = {}
-    for relation in source._.relations:
-        if relation.get("cot"):
-            head = align_span(source, relation["head"], target)
-            tail = align_span(source, relation["tail"], target)
-            if head is not None and tail is not None:
-                found.setdefault((head, tail), dict(relation["cot"]))
-    return found
