@@ -20,7 +20,7 @@ from thinc.api import Model, set_dropout_rate
 from ..data.extensions import register_extensions
 from ..models.distill import distillation_loss
 from ..models.encoder import check_max_length
-from ..models.views import DocViews, Span
+from ..models.views import DocViews
 from .settings import DistillSettings
 from .teacher_text import teacher_segments
 
@@ -172,11 +172,7 @@ class DistillationPipe(TrainablePipe):
 
     def _row_knowledge(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[str]]:
         """The teacher's extra text for each row of `docs`, from `knowledge_docs` (the reference docs, in training)."""
-        return [self.knowledge(doc) for doc in knowledge_docs]
-
-    def _doc_pairs(self, doc: Doc, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
-        """All the pairs a doc's rows are read with, for models that lay a doc's pairs out together (None: no pairs)."""
-        return None
+        raise NotImplementedError
 
     def _views(
         self,
@@ -186,15 +182,12 @@ class DistillationPipe(TrainablePipe):
         *,
         teacher: bool,
         student: bool,
-        memo: Optional[Dict[int, Any]] = None,
-        doc_pairs: Optional[Dict[int, Sequence[Tuple[Span, Span]]]] = None,
+        doc_rows: Optional[Dict[int, Sequence[Row]]] = None,
     ) -> DocViews:
         """The model's input for rows of docs: the student view and/or the teacher view (knowledge from knowledge_docs).
 
-        `memo`, one per predict or update call, keeps what the model derives
-        from each doc for the batches after the first: a long doc with many
-        rows is tokenized once. `doc_pairs` gives every pair of each doc in
-        the call (see `_doc_pairs`).
+        `doc_rows` gives every row of each doc in the predict or update call (by
+        id(doc)), for a component whose model lays out a doc's rows together.
         """
         return DocViews(
             docs=docs,
@@ -203,14 +196,7 @@ class DistillationPipe(TrainablePipe):
             segment_max_length=self.cfg["segment_max_length"],
             student=student,
             knowledge=self._row_knowledge(docs, knowledge_docs, rows) if teacher else None,
-            pairs=self._pairs(rows),
-            memo=memo if memo is not None else {},
-            doc_pairs=doc_pairs if doc_pairs is not None else {},
         )
-
-    def _pairs(self, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
-        """The rows' (head, tail) spans, for models that classify pairs."""
-        return None
 
     # -- the loops
 
@@ -219,13 +205,10 @@ class DistillationPipe(TrainablePipe):
         when the teacher was trained alone (`train_views = "teacher"`)."""
         docs = list(docs)
         groups: Dict[bool, List[Tuple[int, Row]]] = {False: [], True: []}
-        doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
+        doc_rows: Dict[int, Sequence[Row]] = {}
         teacher_alone = self.cfg["train_views"] == "teacher"
         for i, doc in enumerate(docs):
-            rows = self._rows(doc)
-            pairs = self._doc_pairs(doc, rows)
-            if pairs is not None:
-                doc_pairs[id(doc)] = pairs
+            rows = doc_rows[id(doc)] = self._rows(doc)
             if teacher_alone:
                 groups[True].extend((i, row) for row in rows)
             elif self.cfg["use_knowledge_at_inference"]:
@@ -235,16 +218,13 @@ class DistillationPipe(TrainablePipe):
             else:
                 groups[False].extend((i, row) for row in rows)
         guesses: List[List[Tuple[Row, Any]]] = [[] for _ in docs]
-        memo: Dict[int, Any] = {}
         for teacher, group in groups.items():
             group.sort(key=lambda item: len(docs[item[0]]))
             for start in range(0, len(group), PREDICT_BATCH):
                 batch = group[start : start + PREDICT_BATCH]
                 batch_docs = [docs[i] for i, _ in batch]
                 rows = [row for _, row in batch]
-                views = self._views(
-                    batch_docs, batch_docs, rows, teacher=teacher, student=not teacher, memo=memo, doc_pairs=doc_pairs
-                )
+                views = self._views(batch_docs, batch_docs, rows, teacher=teacher, student=not teacher, doc_rows=doc_rows)
                 logits = self._constrain(self.model.predict(views)[0], batch_docs, rows)
                 for (i, row), guess in zip(batch, self._decode(logits, batch_docs, rows)):
                     guesses[i].append((row, guess))
@@ -281,12 +261,10 @@ class DistillationPipe(TrainablePipe):
         known: List[bool] = []
         stored: List[numpy.ndarray] = []
         bounds = [0]  # row r's targets are gold[bounds[r]:bounds[r + 1]]
-        doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
+        doc_rows: Dict[int, Sequence[Row]] = {}
         for eg in examples:
             eg_targets = self._targets(eg)
-            pairs = self._doc_pairs(eg.predicted, [row for row, _ in eg_targets])
-            if pairs is not None:
-                doc_pairs[id(eg.predicted)] = pairs
+            doc_rows[id(eg.predicted)] = [row for row, _ in eg_targets]
             for row, targets in eg_targets:
                 rows.append((eg, row))
                 gold.extend(index.get(target, 0) for target in targets)
@@ -303,7 +281,6 @@ class DistillationPipe(TrainablePipe):
         chunk = self.train_chunk or len(rows)
         set_dropout_rate(self.model, drop)
         total = 0.0
-        memo: Dict[int, Any] = {}
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             span = slice(bounds[start], bounds[start + len(part)])
@@ -315,8 +292,7 @@ class DistillationPipe(TrainablePipe):
                 [row for _, row in part],
                 teacher=joint or teacher_alone,
                 student=not teacher_alone,
-                memo=memo,
-                doc_pairs=doc_pairs,
+                doc_rows=doc_rows,
             )
             # the views come out student first; with `train_views = "teacher"` the teacher's is the only one, and
             # its loss is that of a student without a teacher: the cross-entropy alone

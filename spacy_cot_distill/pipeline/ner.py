@@ -113,6 +113,9 @@ class CotNer(DistillationPipe):
     def _rows(self, doc: Doc) -> List[Row]:
         return [None] if len(doc) else []
 
+    def _row_knowledge(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[str]]:
+        return [self.knowledge(doc) for doc in knowledge_docs]
+
     def _doc_guess(self, guesses: List[Tuple[Row, Any]]) -> List[int]:
         return guesses[0][1] if guesses else []
 
@@ -166,12 +169,11 @@ class CotNer(DistillationPipe):
         temperature = self.cfg["temperature"] if temperature is None else temperature
         result = [numpy.zeros((0, len(self.tags)), dtype="float32") for _ in docs]
         order = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
-        memo: Dict[int, Any] = {}
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 indices = order[start : start + batch_size]
                 batch = [docs[i] for i in indices]
-                views = self._views(batch, batch, [None] * len(batch), teacher=True, student=False, memo=memo)
+                views = self._views(batch, batch, [None] * len(batch), teacher=True, student=False)
                 sizes = [len(doc) for doc in batch]
                 log_probs = self._distribution(self.model.predict(views)[0].float(), sizes, temperature).cpu().numpy()
                 offsets = numpy.cumsum([0] + sizes)

@@ -11,7 +11,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..data.spans import align_span
-from ..models import rel_model  # noqa: F401  (registers the architectures of the default model)
+from ..models.rel_model import RelViews  # the model's input; importing it registers the default architectures
 from .distill_pipe import DistillationPipe, Row
 from .label_types import LabelTypes, allowed_labels
 from .pairs import Candidates, Pair
@@ -195,8 +195,22 @@ class CotRel(DistillationPipe):
     def _rows(self, doc: Doc) -> List[Row]:
         return list(self.candidates(doc))
 
-    def _pairs(self, rows: Sequence[Row]) -> List[Pair]:
-        return list(rows)
+    def _views(
+        self,
+        docs: Sequence[Doc],
+        knowledge_docs: Sequence[Doc],
+        rows: Sequence[Row],
+        *,
+        teacher: bool,
+        student: bool,
+        doc_rows: Optional[Dict[int, Sequence[Row]]] = None,
+    ) -> RelViews:
+        """The pairs' views, each doc laid out from all its pairs in the call (`doc_rows`) and its other candidates."""
+        views = super()._views(docs, knowledge_docs, rows, teacher=teacher, student=student)
+        doc_rows = doc_rows or {}
+        in_call = {id(doc): doc for doc in docs if id(doc) in doc_rows}
+        doc_pairs: Dict[int, Sequence[Pair]] = {key: self._doc_pairs(doc, doc_rows[key]) for key, doc in in_call.items()}
+        return RelViews(**vars(views), pairs=list(rows), doc_pairs=doc_pairs)
 
     def _doc_pairs(self, doc: Doc, rows: Sequence[Row]) -> List[Pair]:
         """The rows and the doc's other candidates: training marks the mentions that inference marks."""
