@@ -1,8 +1,9 @@
-"""What the two distilled components share: settings, labels, the teacher's knowledge, the predict and update loops.
+"""What the two distilled components share: labels, the teacher's knowledge, the predict and update loops.
 
 A component says what a row is (a doc for `cot_ner`, a candidate pair for
-`cot_rel`), the targets of a training row, how logits decode, and how a doc's
-rows become its output; the model builds the tensors (see `models.views.DocViews`).
+`cot_rel`), the targets of a training row, the teacher's text of a row, how
+logits decode, and how a doc's rows become its output; the model builds the
+tensors (see `models.views.DocViews`). The settings are `settings.DistillSettings`.
 """
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple

@@ -13,7 +13,7 @@ from ..data.teacher import doc_name, read_distribution
 from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi_batch
 from ..models.crf import LinearChainCRF, crf_distillation_loss, length_mask, pad_rows
 from ..models.distill import teacher_log_probs
-from ..models.encoder import torch_module
+from ..models.ner_model import crf_of
 from .distill_pipe import PREDICT_BATCH, DistillationPipe, Row
 from .settings import DISTILL_DEFAULTS, DistillSettings
 
@@ -56,9 +56,7 @@ def make_cot_ner(
     """Create a `cot_ner` component: named entities from an encoder distilled from chain-of-thought knowledge.
 
     model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotNerModel.v1`.
-    alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
-        distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
-        `DistillSettings` and the configuration reference.
+    alpha ... distill_from: The distillation settings, the fields of `DistillSettings`, each described there.
     scorer (Optional[Callable]): The scoring method, spaCy's NER scorer by default.
     dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
     """
@@ -139,7 +137,7 @@ class CotNer(DistillationPipe):
     @property
     def crf(self) -> Optional[LinearChainCRF]:
         """The CRF of the "crf" head (None with the softmax head)."""
-        return torch_module(self.model).crf if self.model.attrs.get("head") == "crf" else None
+        return crf_of(self.model)
 
     def _loss(
         self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,

@@ -85,9 +85,7 @@ def make_cot_rel(
     output_none (bool): Write every candidate, those with no relation as none_label.
     max_none_pairs (int): Training only: how many candidates no gold record names are learnt as none_label per doc (a
         random sample; 0: all).
-    alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
-        distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
-        `DistillSettings` and the configuration reference.
+    alpha ... distill_from: The distillation settings, the fields of `DistillSettings`, each described there.
     scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
     label_types (Optional[Callable[[str], Optional[Tuple[str, str]]]]): A label's (head type, tail type), e.g.
         `spacy_cot_distill.LabelTypesFromNames.v1`: labels that the pair's entity types rule out get no probability.
@@ -195,16 +193,8 @@ class CotRel(DistillationPipe):
     def _rows(self, doc: Doc) -> List[Row]:
         return list(self.candidates(doc))
 
-    def _views(
-        self,
-        docs: Sequence[Doc],
-        knowledge_docs: Sequence[Doc],
-        rows: Sequence[Row],
-        *,
-        teacher: bool,
-        student: bool,
-        doc_rows: Optional[Dict[int, Sequence[Row]]] = None,
-    ) -> RelViews:
+    def _views(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row], *, teacher: bool,
+               student: bool, doc_rows: Optional[Dict[int, Sequence[Row]]] = None) -> RelViews:
         """The pairs' views, each doc laid out from all its pairs in the call (`doc_rows`) and its other candidates."""
         views = super()._views(docs, knowledge_docs, rows, teacher=teacher, student=student)
         doc_rows = doc_rows or {}
