@@ -1,5 +1,5 @@
 """The `cot_ner` component: NER trained by conditional prompt distillation, text-only at inference."""
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
