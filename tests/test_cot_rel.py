@@ -164,6 +164,18 @@ def test_scorer_counts_unproposed_gold_pairs_as_misses():
     assert empty["rel_micro_r"] == 0.0 and empty["rel_acc"] == pytest.approx(1 / 3)
 
 
+def test_the_scorer_reads_none_label_from_the_component(tiny_encoder):
+    """Pipe.score hands the scorer the component's cfg: its none_label, with no interpolation in the config."""
+    nlp = rel_nlp(tiny_encoder, none_label="NA")
+    reference = make_doc(nlp, "Alice works for Acme", {(0, 1, 3, 4): "NA"})
+    predicted = nlp.make_doc("Alice works for Acme")
+    predicted._.relations = [{"head": [0, 1], "tail": [3, 4], "label": "NA", "score": 0.9}]
+    scores = nlp.get_pipe("cot_rel").score([Example(predicted, reference)])
+    assert scores["rel_per_label"] == {} and scores["rel_acc"] == 1.0
+    # the scorer's own none_label is the default for callers that give none
+    assert "NA" in nlp.get_pipe("cot_rel").scorer([Example(predicted, reference)])["rel_per_label"]
+
+
 def test_labels_unseen_at_training(trained):
     nlp, _, _ = trained
     rel = nlp.get_pipe("cot_rel")

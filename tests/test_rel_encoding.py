@@ -92,14 +92,14 @@ def test_training_marks_the_mentions_inference_marks(tiny_encoder):
     candidates = rel.candidates(example.predicted)
     assert len(rows) == 2 and len(candidates) == 12
 
-    def student_ids(pairs, doc_pairs):
+    def student_ids(pairs, doc_rows=None):
         views = rel._views([example.predicted] * len(pairs), [doc] * len(pairs), pairs, teacher=False, student=True,
-                           doc_pairs={id(example.predicted): doc_pairs})
+                           doc_rows=None if doc_rows is None else {id(example.predicted): doc_rows})
         return torch_module(rel.model).featurize(views).views[0].input_ids.tolist()
 
-    assert student_ids(rows, rel._doc_pairs(example.predicted, rows)) == student_ids(candidates, candidates)
+    assert student_ids(rows, rows) == student_ids(candidates, candidates)
     # laid out from the gold pair alone, the window would lack the markers of the other two mentions
-    assert student_ids(rows[:1], rows[:1]) != student_ids(rows[:1], candidates)
+    assert student_ids(rows[:1]) != student_ids(rows[:1], rows[:1])
 
 
 def test_markers_are_typed_where_the_type_is_known(tiny_encoder):
@@ -155,7 +155,7 @@ def student_positions(rel, doc):
     """Sub-tokens of the student view of all the doc's candidate pairs, and the number of pairs."""
     pairs = rel.candidates(doc)
     views = rel._views([doc] * len(pairs), [doc] * len(pairs), pairs, teacher=False, student=True,
-                       doc_pairs={id(doc): rel._doc_pairs(doc, pairs)})
+                       doc_rows={id(doc): pairs})
     view = torch_module(rel.model).featurize(views).views[0]
     return int(view.attention_mask.sum()), len(pairs)
 
@@ -278,7 +278,7 @@ def test_a_pair_with_its_own_knowledge_gives_the_teacher_other_input(tiny_encode
     assert rel._row_knowledge([predicted] * 3, [reference] * 3, pairs) == [
         [PAIR_COT["sentence"]], [KNOWLEDGE["noun"], KNOWLEDGE["sentence"]], [KNOWLEDGE["noun"], KNOWLEDGE["sentence"]]]
     views = rel._views([predicted] * 3, [reference] * 3, pairs, teacher=True, student=True,
-                       doc_pairs={id(predicted): rel._doc_pairs(predicted, pairs)})
+                       doc_rows={id(predicted): pairs})
     student, teacher = module.featurize(views).views
     rows = [teacher.input_ids[r][teacher.attention_mask[r].bool()].tolist() for r in range(teacher.input_ids.shape[0])]
     if encoding == "per_sentence":

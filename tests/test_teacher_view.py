@@ -11,7 +11,8 @@ import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.models.encoder import torch_module
 from spacy_cot_distill.models import views
 from spacy_cot_distill.models.views import PieceCache
-from spacy_cot_distill.pipeline.distill_pipe import DISTILL_DEFAULTS, select_sections
+from spacy_cot_distill.pipeline.teacher_text import select_sections
+from spacy_cot_distill.pipeline.settings import DISTILL_DEFAULTS
 from tiny_models import TRAIN, make_tiny_bert
 
 MODEL = {"m": 2, "n_heads": 2}

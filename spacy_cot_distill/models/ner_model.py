@@ -7,7 +7,7 @@ from thinc.api import Model
 from torch import nn
 
 from .crf import LinearChainCRF
-from .encoder import EncoderModel
+from .encoder import EncoderModel, torch_module
 from .prompt_generator import PromptedEncoder
 from .views import DocViews, PieceCache, ViewBatch, build_view, encoder_length, windows
 
@@ -141,3 +141,12 @@ def build_cot_ner_model(
     model = EncoderModel("cot_ner_model", encoder, build, dropout=dropout, min_length=m + 4, m=m, quantize=quantize)
     model.attrs["head"] = head
     return model
+
+
+def crf_of(model: Model) -> Optional[LinearChainCRF]:
+    """The CRF of a `CotNerModel` with the "crf" head, whose scores the pipe's loss and decoding read (None: softmax).
+
+    The torch module is reached here, beside the model that builds it, and
+    nowhere in the pipe: the CRF is saved and loaded with the other weights.
+    """
+    return torch_module(model).crf if model.attrs.get("head") == "crf" else None

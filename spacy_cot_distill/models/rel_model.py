@@ -5,6 +5,8 @@ window of a doc once for all its pairs, every mention marked once with
 plain-text markers (`mention_views.py`); "per_pair" reads each pair as its own
 sequence, its head and tail marked with four added tokens (`pair_views.py`).
 """
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -17,10 +19,26 @@ from .encoder import EncoderModel
 from .mention_views import DocLayout, Pair, Span, layout_doc, marker_texts
 from .pair_views import build_pair_view
 from .prompt_generator import PromptedEncoder
-from .views import DocViews, PieceCache, ViewBatch, build_view, encoder_length, word_pieces
+from .views import DocViews, PieceCache, ViewBatch, build_view, encoder_length, remember, word_pieces
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 ENCODINGS = ("per_sentence", "per_pair")
+# doc layouts kept for the next batches: the pairs of a long doc span several
+LAYOUTS = 4096
+
+
+@dataclass
+class RelViews(DocViews):
+    """The views of candidate pairs: each row's (head, tail) token spans, and the pairs each doc's windows hold.
+
+    `doc_pairs` gives, by id(doc), every pair of the doc in the call, not only
+    the batch's: a doc is laid out in windows from all of them, so that a pair
+    reads the same window in any batch; a doc missing there is laid out from
+    the batch's pairs.
+    """
+
+    pairs: Sequence[Pair] = ()
+    doc_pairs: Dict[int, Sequence[Pair]] = field(default_factory=dict)
 
 
 class RelModule(nn.Module):
@@ -50,6 +68,7 @@ class RelModule(nn.Module):
                 "the pipeline was trained with encoding = \"per_sentence\"; load it with that setting"
             )
         self.marker_pieces: Dict[str, List[int]] = {}  # the plain-text markers' sub-tokens, by text
+        self.layouts: "OrderedDict[Tuple[Any, ...], DocLayout]" = OrderedDict()  # by what a layout is made of
         self.text_encoder = PromptedEncoder(encoder, m, n_heads, bucket_rows)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(2 * self.text_encoder.width, nO)
@@ -60,43 +79,40 @@ class RelModule(nn.Module):
 
     def featurize(self, batch: DocViews) -> "RelInputs":
         """The student view (prompts + marked text) and/or the teacher view (marked text + knowledge) of the pairs."""
-        if batch.pairs is None:
-            raise ValueError(f"{type(self).__name__} reads one (head, tail) pair per row: DocViews.pairs is None")
+        if not isinstance(batch, RelViews):
+            raise ValueError(f"{type(self).__name__} reads one (head, tail) pair per row: give RelViews, not {type(batch).__name__}")
         if self.encoding == "per_pair":
             return self._pair_inputs(batch)
         return self._window_inputs(batch)
 
-    def _pair_inputs(self, batch: DocViews) -> "RelInputs":
+    def _pair_inputs(self, batch: RelViews) -> "RelInputs":
         """One sequence per pair and view, its head and tail marked with the four marker tokens."""
-        assert batch.pairs is not None
         tokenizer, m, max_length = self.tokenizer, self.text_encoder.m, batch.max_length
         markers = tuple(tokenizer.convert_tokens_to_ids(self.markers))
         budget = max_length - m - 2  # the student's room for text; the teacher reads the same marked text
-        memo = batch.memo
-        new = {id(doc): doc for doc in batch.docs if id(doc) not in memo}
-        # the batch's new docs in one tokenizer call, as NerModule.featurize reads its docs
-        memo.update(zip(new, self.pieces.texts([[token.text for token in doc] for doc in new.values()])))
+        docs = {id(doc): doc for doc in batch.docs}
+        # the batch's docs in one tokenizer call, as NerModule.featurize reads its docs
+        words = dict(zip(docs, self.pieces.texts([[token.text for token in doc] for doc in docs.values()])))
         inputs = RelInputs()
         if batch.student:
-            rows = [(memo[id(doc)], head, tail, None) for doc, (head, tail) in zip(batch.docs, batch.pairs)]
+            rows = [(words[id(doc)], head, tail, None) for doc, (head, tail) in zip(batch.docs, batch.pairs)]
             inputs.add(*build_pair_view(tokenizer, rows, markers, max_length - m, budget, True))
         if batch.knowledge is not None:
             teacher_length = encoder_length(self.encoder, batch.teacher_length)
             taught = [
-                (memo[id(doc)], head, tail, self.pieces.knowledge(segments, batch.segment_max_length))
+                (words[id(doc)], head, tail, self.pieces.knowledge(segments, batch.segment_max_length))
                 for doc, segments, (head, tail) in zip(batch.docs, batch.knowledge, batch.pairs)
             ]
             inputs.add(*build_pair_view(tokenizer, taught, markers, teacher_length, budget, False))
         return inputs
 
-    def _window_inputs(self, batch: DocViews) -> "RelInputs":
+    def _window_inputs(self, batch: RelViews) -> "RelInputs":
         """One sequence per window of a doc and view, read by all the batch's pairs in it.
 
         The teacher reads a window once per distinct knowledge: the doc's
         knowledge is one pass for the window, but pairs that carry their own
         (relation["cot"]) each add one.
         """
-        assert batch.pairs is not None
         m = self.text_encoder.m
         budget = batch.max_length - m - 2
         in_batch: Dict[int, List[Pair]] = {}
@@ -104,14 +120,8 @@ class RelModule(nn.Module):
             in_batch.setdefault(id(doc), []).append(pair)
         layouts: Dict[int, DocLayout] = {}
         for doc in batch.docs:
-            if id(doc) in layouts:
-                continue
-            if id(doc) in batch.doc_pairs:  # laid out from all the doc's pairs, once a call
-                if id(doc) not in batch.memo:
-                    batch.memo[id(doc)] = self._layout(doc, batch.doc_pairs[id(doc)], budget)
-                layouts[id(doc)] = batch.memo[id(doc)]
-            else:
-                layouts[id(doc)] = self._layout(doc, in_batch[id(doc)], budget)
+            if id(doc) not in layouts:
+                layouts[id(doc)] = self._layout(doc, batch.doc_pairs.get(id(doc), in_batch[id(doc)]), budget)
         inputs = RelInputs()
         keys: List[Tuple[Any, ...]]
         if batch.student:
@@ -125,14 +135,24 @@ class RelModule(nn.Module):
         return inputs
 
     def _layout(self, doc: Doc, pairs: Sequence[Pair], budget: int) -> DocLayout:
-        """The doc's windows for its pairs, each mention marked with its entity type where doc.ents has it."""
+        """The doc's windows for its pairs, each mention marked with its entity type where doc.ents has it.
+
+        Kept by what it is made of (words, pairs, types, budget), so that a doc
+        whose pairs span batches, or that is read every epoch, is laid out once.
+        """
+        words = tuple(token.text for token in doc)
         types = {(ent.start, ent.end): ent.label_ for ent in doc.ents}
+        key = (words, tuple(pairs), tuple(types.items()), budget)
+        layout = self.layouts.get(key)
+        if layout is None:
 
-        def markers(span: Span) -> Tuple[List[int], List[int]]:
-            start, end = marker_texts(types.get(span, ""))
-            return self._marker(start), self._marker(end)
+            def markers(span: Span) -> Tuple[List[int], List[int]]:
+                start, end = marker_texts(types.get(span, ""))
+                return self._marker(start), self._marker(end)
 
-        return layout_doc(self.pieces.words([token.text for token in doc]), pairs, markers, budget)
+            layout = layout_doc(self.pieces.words(words), pairs, markers, budget)
+        remember(self.layouts, key, layout, LAYOUTS)
+        return layout
 
     def _marker(self, text: str) -> List[int]:
         if text not in self.marker_pieces:
@@ -141,7 +161,7 @@ class RelModule(nn.Module):
 
     def _window_view(
         self,
-        batch: DocViews,
+        batch: RelViews,
         layouts: Dict[int, DocLayout],
         keys: Sequence[Tuple[Any, ...]],
         knowledge: Optional[Sequence[Tuple[str, ...]]],
@@ -150,7 +170,6 @@ class RelModule(nn.Module):
         prompted: bool,
     ) -> Tuple[ViewBatch, List[int], List[int]]:
         """One sequence per distinct key (a doc's window, with the knowledge it is read with), and each row's two words."""
-        assert batch.pairs is not None
         texts: List[Tuple[List[List[int]], List[Tuple[int, int]], Optional[List[int]]]] = []
         offsets: Dict[Tuple[Any, ...], int] = {}  # key -> the number of words before its sequence
         n_words = 0
@@ -236,7 +255,7 @@ def build_cot_rel_model_v2(
     quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
         loaded (CPU inference); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`).
         Training runs in fp32 only.
-    RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_pairs, nO] per view asked for.
+    RETURNS (Model[RelViews, List[torch.Tensor]]): Logits [n_pairs, nO] per view asked for.
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, not {encoding!r}")

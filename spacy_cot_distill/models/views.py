@@ -3,7 +3,7 @@
 Generic over tasks: a "word" is whatever unit a head reads a vector for.
 """
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -17,26 +17,19 @@ class DocViews:
     """What a distillation model reads: one doc per row and the views to build of them.
 
     `knowledge` holds the teacher's text segments per row (caption, CoT
-    dimensions); None builds no teacher view. `pairs` holds each row's
-    (head, tail) token spans for models that classify pairs, and `doc_pairs`
-    all the pairs of each doc in the call (by id(doc)), not only the batch's,
-    for a model that lays a doc's pairs out together. `memo` keeps what the
-    model derives from each doc (its sub-tokens, its windows) by id(doc): a
-    caller that passes one dict to all the batches of a call has a doc that
-    spans batches prepared once. The student view holds `max_length`
-    sub-tokens, the teacher view `teacher_max_length` (None: `max_length`),
-    each knowledge segment cut to `segment_max_length` sub-tokens (0: uncut).
+    dimensions); None builds no teacher view. The student view holds
+    `max_length` sub-tokens, the teacher view `teacher_max_length` (None:
+    `max_length`), each knowledge segment cut to `segment_max_length`
+    sub-tokens (0: uncut). A task whose rows are more than docs extends it
+    (`rel_model.RelViews`); the model only reads it.
     """
 
     docs: Sequence[Doc]
     max_length: int
     student: bool
     knowledge: Optional[Sequence[Sequence[str]]] = None
-    pairs: Optional[Sequence[Tuple[Span, Span]]] = None
-    memo: Dict[int, Any] = field(default_factory=dict)
     teacher_max_length: Optional[int] = None
     segment_max_length: int = 0
-    doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = field(default_factory=dict)
 
     @property
     def teacher_length(self) -> int:
@@ -185,10 +178,15 @@ class PieceCache:
         return join_segments(special_ids(self.tokenizer)[1], pieces, segment_max_length)
 
     def _put(self, table: "OrderedDict[Any, Any]", key: Any, value: Any) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        while len(table) > self.size:
-            table.popitem(last=False)
+        remember(table, key, value, self.size)
+
+
+def remember(table: "OrderedDict[Any, Any]", key: Any, value: Any, size: int) -> None:
+    """Put `value` in a least-recently-used map of at most `size` entries, dropping the least recently used."""
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > size:
+        table.popitem(last=False)
 
 
 def build_view(

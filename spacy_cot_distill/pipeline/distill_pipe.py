@@ -1,10 +1,10 @@
-"""What the two distilled components share: settings, labels, the teacher's knowledge, the predict and update loops.
+"""What the two distilled components share: labels, the teacher's knowledge, the predict and update loops.
 
 A component says what a row is (a doc for `cot_ner`, a candidate pair for
-`cot_rel`), the targets of a training row, how logits decode, and how a doc's
-rows become its output; the model builds the tensors (see `models.views.DocViews`).
+`cot_rel`), the targets of a training row, the teacher's text of a row, how
+logits decode, and how a doc's rows become its output; the model builds the
+tensors (see `models.views.DocViews`). The settings are `settings.DistillSettings`.
 """
-import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -21,78 +21,14 @@ from thinc.api import Model, set_dropout_rate
 from ..data.extensions import register_extensions
 from ..models.distill import distillation_loss
 from ..models.encoder import check_max_length
-from ..models.views import DocViews, Span
-
-# the settings both factories take, with their defaults (`max_length` is overridden per component config)
-DISTILL_DEFAULTS: Dict[str, Any] = {
-    "alpha": 0.5,
-    "temperature": 1.0,
-    "cot_dims": None,
-    "use_caption": True,
-    "max_length": 128,
-    "teacher_max_length": 256,
-    "answer_sections": None,
-    "segment_max_length": 0,
-    "distill": True,
-    "use_knowledge_at_inference": False,
-    "train_views": "both",
-    "distill_from": "joint",
-}
-# what `train_views` and `distill_from` take (two-stage distillation: see `DistillationPipe.__init__`)
-TRAIN_VIEWS = ("both", "teacher")
-DISTILL_FROM = ("joint", "stored")
+from ..models.views import DocViews
+from .settings import DistillSettings
+from .teacher_text import teacher_segments
 
 # rows per forward pass at inference, sorted by doc length so that little is padding
 PREDICT_BATCH = 64
 
 Row = Any  # what one row is: None for a whole doc (cot_ner), a (head, tail) pair (cot_rel)
-
-
-def resolve_cot_dims(cot_dims: Optional[List[str]], dims: Optional[List[str]]) -> Optional[List[str]]:
-    """`cot_dims`, or `dims`, its name in pipelines saved before the rename; both given must agree."""
-    if dims is not None and cot_dims is not None and list(dims) != list(cot_dims):
-        raise ValueError(f"dims is the old name of cot_dims: give one of them, not both ({dims} and {cot_dims})")
-    return cot_dims if cot_dims is not None else dims
-
-
-# the headings the ChatGPT answers (PGIM's prompt) are written under; answers split at these and at any heading asked for
-ANSWER_HEADINGS = ("Named entities", "Reasoning")
-
-
-def select_sections(answer: str, headings: Sequence[str]) -> str:
-    """The sections of an answer that open with the given headings (`Heading:`, any case), in the headings' order.
-
-    The answer is split at each `Heading:` of ANSWER_HEADINGS and of `headings`;
-    text before the first heading stays first; sections under headings not
-    asked for are left out; an answer with none of the headings is returned whole.
-    """
-    wanted = [" ".join(h.split()).lower() for h in headings]
-    boundaries = dict.fromkeys([*wanted, *(h.lower() for h in ANSWER_HEADINGS)])
-    pattern = re.compile("|".join(r"\s+".join(map(re.escape, h.split())) + r"\s*:" for h in boundaries), re.IGNORECASE)
-    found = list(pattern.finditer(answer))
-    if not any(" ".join(m.group(0).rstrip(":").split()).lower() in wanted for m in found):
-        return answer
-    parts: Dict[str, List[str]] = {}
-    for i, match in enumerate(found):
-        end = found[i + 1].start() if i + 1 < len(found) else len(answer)
-        heading = " ".join(match.group(0).rstrip(":").split()).lower()
-        parts.setdefault(heading, []).append(answer[match.start() : end].strip())
-    kept = [answer[: found[0].start()].strip()] + [part for h in wanted for part in parts.get(h, [])]
-    return " ".join(part for part in kept if part)
-
-
-def check_stages(train_views: str, distill_from: str, distill: bool) -> None:
-    """Raise unless `train_views` and `distill_from` are known values that make sense together and with `distill`."""
-    if train_views not in TRAIN_VIEWS:
-        raise ValueError(f"train_views must be one of {TRAIN_VIEWS}, not {train_views!r}")
-    if distill_from not in DISTILL_FROM:
-        raise ValueError(f"distill_from must be one of {DISTILL_FROM}, not {distill_from!r}")
-    if train_views == "teacher" and distill_from == "stored":
-        raise ValueError('train_views = "teacher" trains the teacher (stage one), distill_from = "stored" a student '
-                         "from the teacher's stored distributions (stage two): set one of them, in two trainings")
-    if not distill and (train_views == "teacher" or distill_from == "stored"):
-        setting = 'train_views = "teacher"' if train_views == "teacher" else 'distill_from = "stored"'
-        raise ValueError(f"{setting} needs distill = true (distill = false trains the student alone, without a teacher)")
 
 
 class DistillationPipe(TrainablePipe):
@@ -109,83 +45,27 @@ class DistillationPipe(TrainablePipe):
         model: Model,
         name: str,
         *,
-        alpha: float = 0.5,
-        temperature: float = 1.0,
-        cot_dims: Optional[List[str]] = None,
-        use_caption: bool = True,
-        max_length: int = 128,
-        teacher_max_length: int = 256,
-        answer_sections: Optional[List[str]] = None,
-        segment_max_length: int = 0,
-        distill: bool = True,
-        use_knowledge_at_inference: bool = False,
-        train_views: str = "both",
-        distill_from: str = "joint",
+        settings: Optional[DistillSettings] = None,
         scorer: Optional[Callable] = None,
-        **settings: Any,
+        **component_settings: Any,
     ):
         """Check and store the settings.
 
         vocab (Vocab): The pipeline's vocabulary.
         model (Model[DocViews, List[torch.Tensor]]): The network; it builds its own inputs from the docs.
         name (str): The component's name in the pipeline, the key of its loss.
-        alpha (float): Weight of the teacher's and the student's cross-entropy; 1 - alpha weighs the KL term.
-        temperature (float): Distillation temperature T; the KL term is scaled by T^2.
-        cot_dims (Optional[List[str]]): The doc._.cot dimensions the teacher reads; None reads all a doc has.
-        use_caption (bool): Whether the teacher reads doc._.caption before the CoT dimensions.
-        max_length (int): Sub-tokens per student input (the inference cost); longer texts are read in windows.
-        teacher_max_length (int): Sub-tokens per teacher input: a student window, then the caption and knowledge
-            cut to fit (each window of a long text reads the whole knowledge again); never less than max_length,
-            never more than the encoder's positions.
-        answer_sections (Optional[List[str]]): For answers written in headed sections ("Named entities: ...
-            Reasoning: ..."), the sections the teacher reads, in this order; sections not named are left out, an
-            answer without any of the headings asked for is read whole (see `select_sections`). None reads every
-            answer as written.
-        segment_max_length (int): At most this many sub-tokens of the caption and of each CoT dimension, so that
-            the first segment cannot take all the room; 0 cuts none.
-        distill (bool): False trains the student alone (no teacher view, no KL term).
-        use_knowledge_at_inference (bool): Read docs that carry knowledge with the teacher view (the upper bound).
-        train_views (str): "both": the student view, with the teacher view beside it where `distill` and
-            `distill_from` call for it (joint training); "teacher": the teacher view alone, its cross-entropy
-            the loss (stage one of two-stage distillation); every doc is then predicted with the teacher view,
-            reading the knowledge it carries.
-        distill_from (str): Where the student's KL target comes from: "joint": the teacher view, in the same
-            step; "stored": the distribution stored on each training example's reference doc by `cot-distill
-            teach` (stage two: no teacher view runs), loss alpha*CE_student + (1-alpha)*T^2*KL(stored || student).
+        settings (Optional[DistillSettings]): The distillation settings (None: the defaults), checked against the model.
         scorer (Optional[Callable]): The scoring method.
-        settings: The component's own settings, stored in `cfg` with the others.
+        component_settings: The component's own settings, stored in `cfg` with the others.
         """
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], not {alpha}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
-        check_max_length(model, max_length)
-        if segment_max_length < 0:
-            raise ValueError(f"segment_max_length must be 0 (no cut) or positive, not {segment_max_length}")
-        if answer_sections is not None and not all(isinstance(s, str) and s.strip() for s in answer_sections):
-            raise ValueError(f"answer_sections must be a list of section headings, e.g. ['Named entities'], not {answer_sections}")
-        check_stages(train_views, distill_from, distill)
+        settings = settings if settings is not None else DistillSettings()
+        check_max_length(model, settings.max_length)
         register_extensions()  # the doc._ attributes read and written here, without relying on the package import
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "labels": [],
-            **settings,
-            "alpha": alpha,
-            "temperature": temperature,
-            "cot_dims": cot_dims,
-            "use_caption": use_caption,
-            "max_length": max_length,
-            "teacher_max_length": teacher_max_length,
-            "answer_sections": answer_sections,
-            "segment_max_length": segment_max_length,
-            "distill": distill,
-            "use_knowledge_at_inference": use_knowledge_at_inference,
-            "train_views": train_views,
-            "distill_from": distill_from,
-        }
+        self.cfg: Dict[str, Any] = {"labels": [], **component_settings, **settings.to_cfg()}
 
     # -- what each component defines
 
@@ -286,33 +166,19 @@ class DistillationPipe(TrainablePipe):
     # -- the teacher's knowledge
 
     def knowledge(self, doc: Doc, cot: Optional[Dict[str, str]] = None) -> List[str]:
-        """The teacher's extra text for a doc or one of its rows: its caption, then the configured CoT dimensions in their order.
+        """The teacher's extra text for a doc or one of its rows, as the settings select it (see `teacher_segments`).
 
         doc (Doc): The doc, whose doc._.caption and doc._.cot are read.
         cot (Optional[Dict[str, str]]): A row's own knowledge by dimension (cot_rel: a pair's relation["cot"]), read
             in place of doc._.cot where it has any of the dimensions read.
         RETURNS (List[str]): The segments, in the order the teacher reads them.
         """
-        segments = [doc._.caption] if self.cfg["use_caption"] and doc._.caption else []
-        answers = self._answers(cot) if cot else []
-        return segments + (answers or self._answers(doc._.cot))
-
-    def _answers(self, cot: Dict[str, str]) -> List[str]:
-        """The configured CoT dimensions of `cot` in their order, cut to the configured sections."""
-        dims = self.cfg["cot_dims"] if self.cfg["cot_dims"] is not None else sorted(cot)
-        answers = [cot[dim] for dim in dims if cot.get(dim)]
-        sections = self.cfg["answer_sections"]
-        if sections:
-            answers = [text for text in (select_sections(answer, sections) for answer in answers) if text]
-        return answers
+        cfg = self.cfg
+        return teacher_segments(doc, cfg["cot_dims"], cfg["use_caption"], cfg["answer_sections"], cot)
 
     def _row_knowledge(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[str]]:
         """The teacher's extra text for each row of `docs`, from `knowledge_docs` (the reference docs, in training)."""
-        return [self.knowledge(doc) for doc in knowledge_docs]
-
-    def _doc_pairs(self, doc: Doc, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
-        """All the pairs a doc's rows are read with, for models that lay a doc's pairs out together (None: no pairs)."""
-        return None
+        raise NotImplementedError
 
     def _views(
         self,
@@ -322,15 +188,12 @@ class DistillationPipe(TrainablePipe):
         *,
         teacher: bool,
         student: bool,
-        memo: Optional[Dict[int, Any]] = None,
-        doc_pairs: Optional[Dict[int, Sequence[Tuple[Span, Span]]]] = None,
+        doc_rows: Optional[Dict[int, Sequence[Row]]] = None,
     ) -> DocViews:
         """The model's input for rows of docs: the student view and/or the teacher view (knowledge from knowledge_docs).
 
-        `memo`, one per predict or update call, keeps what the model derives
-        from each doc for the batches after the first: a long doc with many
-        rows is tokenized once. `doc_pairs` gives every pair of each doc in
-        the call (see `_doc_pairs`).
+        `doc_rows` gives every row of each doc in the predict or update call (by
+        id(doc)), for a component whose model lays out a doc's rows together.
         """
         return DocViews(
             docs=docs,
@@ -339,14 +202,7 @@ class DistillationPipe(TrainablePipe):
             segment_max_length=self.cfg["segment_max_length"],
             student=student,
             knowledge=self._row_knowledge(docs, knowledge_docs, rows) if teacher else None,
-            pairs=self._pairs(rows),
-            memo=memo if memo is not None else {},
-            doc_pairs=doc_pairs if doc_pairs is not None else {},
         )
-
-    def _pairs(self, rows: Sequence[Row]) -> Optional[List[Tuple[Span, Span]]]:
-        """The rows' (head, tail) spans, for models that classify pairs."""
-        return None
 
     # -- the loops
 
@@ -355,13 +211,10 @@ class DistillationPipe(TrainablePipe):
         when the teacher was trained alone (`train_views = "teacher"`)."""
         docs = list(docs)
         groups: Dict[bool, List[Tuple[int, Row]]] = {False: [], True: []}
-        doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
+        doc_rows: Dict[int, Sequence[Row]] = {}
         teacher_alone = self.cfg["train_views"] == "teacher"
         for i, doc in enumerate(docs):
-            rows = self._rows(doc)
-            pairs = self._doc_pairs(doc, rows)
-            if pairs is not None:
-                doc_pairs[id(doc)] = pairs
+            rows = doc_rows[id(doc)] = self._rows(doc)
             if teacher_alone:
                 groups[True].extend((i, row) for row in rows)
             elif self.cfg["use_knowledge_at_inference"]:
@@ -371,16 +224,13 @@ class DistillationPipe(TrainablePipe):
             else:
                 groups[False].extend((i, row) for row in rows)
         guesses: List[List[Tuple[Row, Any]]] = [[] for _ in docs]
-        memo: Dict[int, Any] = {}
         for teacher, group in groups.items():
             group.sort(key=lambda item: len(docs[item[0]]))
             for start in range(0, len(group), PREDICT_BATCH):
                 batch = group[start : start + PREDICT_BATCH]
                 batch_docs = [docs[i] for i, _ in batch]
                 rows = [row for _, row in batch]
-                views = self._views(
-                    batch_docs, batch_docs, rows, teacher=teacher, student=not teacher, memo=memo, doc_pairs=doc_pairs
-                )
+                views = self._views(batch_docs, batch_docs, rows, teacher=teacher, student=not teacher, doc_rows=doc_rows)
                 logits = self._constrain(self.model.predict(views)[0], batch_docs, rows)
                 for (i, row), guess in zip(batch, self._decode(logits, batch_docs, rows)):
                     guesses[i].append((row, guess))
@@ -420,13 +270,11 @@ class DistillationPipe(TrainablePipe):
         taught: List[bool] = []
         stored: List[numpy.ndarray] = []
         bounds = [0]  # row r's targets are gold[bounds[r]:bounds[r + 1]]
-        doc_pairs: Dict[int, Sequence[Tuple[Span, Span]]] = {}
+        doc_rows: Dict[int, Sequence[Row]] = {}
         for eg in examples:
             unannotated = distils and self._unannotated(eg)
             eg_targets = self._targets(eg)
-            pairs = self._doc_pairs(eg.predicted, [row for row, _ in eg_targets])
-            if pairs is not None:
-                doc_pairs[id(eg.predicted)] = pairs
+            doc_rows[id(eg.predicted)] = [row for row, _ in eg_targets]
             for row, targets in eg_targets:
                 rows.append((eg, row))
                 gold.extend(index.get(target, 0) for target in targets)
@@ -445,7 +293,6 @@ class DistillationPipe(TrainablePipe):
         chunk = self.train_chunk or len(rows)
         set_dropout_rate(self.model, drop)
         total = 0.0
-        memo: Dict[int, Any] = {}
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             span = slice(bounds[start], bounds[start + len(part)])
@@ -457,8 +304,7 @@ class DistillationPipe(TrainablePipe):
                 [row for _, row in part],
                 teacher=joint or teacher_alone,
                 student=not teacher_alone,
-                memo=memo,
-                doc_pairs=doc_pairs,
+                doc_rows=doc_rows,
             )
             # the views come out student first; with `train_views = "teacher"` the teacher's is the only one, and
             # its loss is that of a student without a teacher: the cross-entropy alone

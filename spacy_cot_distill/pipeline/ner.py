@@ -1,5 +1,5 @@
 """The `cot_ner` component: NER trained by conditional prompt distillation, text-only at inference."""
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -13,8 +13,9 @@ from ..data.teacher import doc_name, read_distribution
 from ..models.bio import NEG, bio_tags, start_scores, transition_scores, viterbi_batch
 from ..models.crf import LinearChainCRF, crf_distillation_loss, length_mask, pad_rows
 from ..models.distill import teacher_log_probs
-from ..models.encoder import torch_module
-from .distill_pipe import DISTILL_DEFAULTS, PREDICT_BATCH, DistillationPipe, Row, resolve_cot_dims
+from ..models.ner_model import crf_of
+from .distill_pipe import PREDICT_BATCH, DistillationPipe, Row
+from .settings import DISTILL_DEFAULTS, DistillSettings
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -55,31 +56,11 @@ def make_cot_ner(
     """Create a `cot_ner` component: named entities from an encoder distilled from chain-of-thought knowledge.
 
     model (Model[DocViews, List[torch.Tensor]]): The network, e.g. `spacy_cot_distill.CotNerModel.v1`.
-    alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
-        distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
-        `DistillationPipe.__init__` and the README's configuration reference.
+    alpha ... distill_from: The distillation settings, the fields of `DistillSettings`, each described there.
     scorer (Optional[Callable]): The scoring method, spaCy's NER scorer by default.
     dims (Optional[List[str]]): The old name of cot_dims, read from pipelines saved before the rename.
     """
-    return CotNer(
-        nlp.vocab,
-        model,
-        name,
-        alpha=alpha,
-        temperature=temperature,
-        cot_dims=resolve_cot_dims(cot_dims, dims),
-        use_caption=use_caption,
-        max_length=max_length,
-        teacher_max_length=teacher_max_length,
-        answer_sections=answer_sections,
-        segment_max_length=segment_max_length,
-        distill=distill,
-        use_knowledge_at_inference=use_knowledge_at_inference,
-        train_views=train_views,
-        distill_from=distill_from,
-        scorer=scorer,
-    )
-
+    return CotNer(nlp.vocab, model, name, settings=DistillSettings.from_args(locals()), scorer=scorer)
 
 class CotNer(DistillationPipe):
     """Named entities from the student view (soft prompts + text) of an encoder distilled from CoT knowledge.
@@ -104,9 +85,17 @@ class CotNer(DistillationPipe):
 
     no_labels = "found no entity labels: give labels or examples with doc.ents"
 
-    def __init__(self, vocab: Vocab, model: Model, name: str = "cot_ner", **settings: Any):
-        """Create a `cot_ner` component; `settings` as `DistillationPipe.__init__` takes them."""
-        super().__init__(vocab, model, name, **settings)
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "cot_ner",
+        *,
+        settings: Optional[DistillSettings] = None,
+        scorer: Optional[Callable] = None,
+    ):
+        """Create a `cot_ner` component; `settings`: the distillation settings (None: the defaults)."""
+        super().__init__(vocab, model, name, settings=settings, scorer=scorer)
 
     @property
     def tags(self) -> List[str]:
@@ -121,6 +110,9 @@ class CotNer(DistillationPipe):
 
     def _rows(self, doc: Doc) -> List[Row]:
         return [None] if len(doc) else []
+
+    def _row_knowledge(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row]) -> List[List[str]]:
+        return [self.knowledge(doc) for doc in knowledge_docs]
 
     def _doc_guess(self, guesses: List[Tuple[Row, Any]]) -> List[int]:
         return guesses[0][1] if guesses else []
@@ -149,7 +141,7 @@ class CotNer(DistillationPipe):
     @property
     def crf(self) -> Optional[LinearChainCRF]:
         """The CRF of the "crf" head (None with the softmax head)."""
-        return torch_module(self.model).crf if self.model.attrs.get("head") == "crf" else None
+        return crf_of(self.model)
 
     def _loss(
         self, teacher: Optional[torch.Tensor], student: torch.Tensor, gold: torch.Tensor, known: torch.Tensor,
@@ -180,12 +172,11 @@ class CotNer(DistillationPipe):
         temperature = self.cfg["temperature"] if temperature is None else temperature
         result = [numpy.zeros((0, len(self.tags)), dtype="float32") for _ in docs]
         order = sorted((i for i, doc in enumerate(docs) if len(doc)), key=lambda i: len(docs[i]))
-        memo: Dict[int, Any] = {}
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 indices = order[start : start + batch_size]
                 batch = [docs[i] for i in indices]
-                views = self._views(batch, batch, [None] * len(batch), teacher=True, student=False, memo=memo)
+                views = self._views(batch, batch, [None] * len(batch), teacher=True, student=False)
                 sizes = [len(doc) for doc in batch]
                 log_probs = self._distribution(self.model.predict(views)[0].float(), sizes, temperature).cpu().numpy()
                 offsets = numpy.cumsum([0] + sizes)

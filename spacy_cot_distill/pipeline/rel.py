@@ -11,10 +11,12 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..data.spans import align_span
-from ..models import rel_model  # noqa: F401  (registers the architectures of the default model)
-from .distill_pipe import DISTILL_DEFAULTS, DistillationPipe, Row, resolve_cot_dims
+from ..models.rel_model import RelViews  # the model's input; importing it registers the default architectures
+from .distill_pipe import DistillationPipe, Row
 from .label_types import LabelTypes, allowed_labels
 from .pairs import Candidates, Pair
+from .settings import DISTILL_DEFAULTS, DistillSettings
+from .teacher_text import pair_knowledge
 
 DEFAULT_MODEL = Config().from_str(
     """
@@ -83,9 +85,7 @@ def make_cot_rel(
     output_none (bool): Write every candidate, those with no relation as none_label.
     max_none_pairs (int): Training only: how many candidates no gold record names are learnt as none_label per doc (a
         random sample; 0: all).
-    alpha, temperature, cot_dims, use_caption, max_length, teacher_max_length, answer_sections, segment_max_length,
-        distill, use_knowledge_at_inference, train_views, distill_from: The distillation settings, each described in
-        `DistillationPipe.__init__` and the README's configuration reference.
+    alpha ... distill_from: The distillation settings, the fields of `DistillSettings`, each described there.
     scorer (Optional[Callable]): The scoring method, `spacy_cot_distill.rel_scorer.v1` by default.
     label_types (Optional[Callable[[str], Optional[Tuple[str, str]]]]): A label's (head type, tail type), e.g.
         `spacy_cot_distill.LabelTypesFromNames.v1`: labels that the pair's entity types rule out get no probability.
@@ -100,22 +100,10 @@ def make_cot_rel(
         threshold=threshold,
         output_none=output_none,
         max_none_pairs=max_none_pairs,
-        alpha=alpha,
-        temperature=temperature,
-        cot_dims=resolve_cot_dims(cot_dims, dims),
-        use_caption=use_caption,
-        max_length=max_length,
-        teacher_max_length=teacher_max_length,
-        answer_sections=answer_sections,
-        segment_max_length=segment_max_length,
-        distill=distill,
-        use_knowledge_at_inference=use_knowledge_at_inference,
-        train_views=train_views,
-        distill_from=distill_from,
+        settings=DistillSettings.from_args(locals()),
         scorer=scorer,
         label_types=label_types,
     )
-
 
 class CotRel(DistillationPipe):
     """Relations between candidate pairs, from the student view (soft prompts + marked text) of a distilled encoder.
@@ -166,14 +154,15 @@ class CotRel(DistillationPipe):
         output_none: bool = False,
         max_none_pairs: int = 2,
         label_types: Optional[LabelTypes] = None,
-        **settings: Any,
+        settings: Optional[DistillSettings] = None,
+        scorer: Optional[Callable] = None,
     ):
-        """Create a `cot_rel` component; the distillation `settings` as `DistillationPipe.__init__` takes them."""
+        """Create a `cot_rel` component; `settings`: the distillation settings (None: the defaults)."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], not {threshold}")
         if max_none_pairs < 0:
             raise ValueError(f"max_none_pairs must be 0 (no cap) or more, not {max_none_pairs}")
-        if settings.get("distill_from") == "stored":
+        if settings is not None and settings.distill_from == "stored":
             raise ValueError('cot_rel has no stored teacher distributions to distil from (`cot-distill teach` writes '
                              'cot_ner\'s): use distill_from = "joint"')
         super().__init__(
@@ -184,7 +173,8 @@ class CotRel(DistillationPipe):
             threshold=threshold,
             output_none=output_none,
             max_none_pairs=max_none_pairs,
-            **settings,
+            settings=settings,
+            scorer=scorer,
         )
         self.candidates = candidates
         self.label_types = label_types
@@ -203,8 +193,14 @@ class CotRel(DistillationPipe):
     def _rows(self, doc: Doc) -> List[Row]:
         return list(self.candidates(doc))
 
-    def _pairs(self, rows: Sequence[Row]) -> List[Pair]:
-        return list(rows)
+    def _views(self, docs: Sequence[Doc], knowledge_docs: Sequence[Doc], rows: Sequence[Row], *, teacher: bool,
+               student: bool, doc_rows: Optional[Dict[int, Sequence[Row]]] = None) -> RelViews:
+        """The pairs' views, each doc laid out from all its pairs in the call (`doc_rows`) and its other candidates."""
+        views = super()._views(docs, knowledge_docs, rows, teacher=teacher, student=student)
+        doc_rows = doc_rows or {}
+        in_call = {id(doc): doc for doc in docs if id(doc) in doc_rows}
+        doc_pairs: Dict[int, Sequence[Pair]] = {key: self._doc_pairs(doc, doc_rows[key]) for key, doc in in_call.items()}
+        return RelViews(**vars(views), pairs=list(rows), doc_pairs=doc_pairs)
 
     def _doc_pairs(self, doc: Doc, rows: Sequence[Row]) -> List[Pair]:
         """The rows and the doc's other candidates: training marks the mentions that inference marks."""
@@ -280,14 +276,3 @@ class CotRel(DistillationPipe):
         rows.extend((pair, self.cfg["none_label"]) for pair in others)
         return rows
 
-
-def pair_knowledge(source: Doc, target: Doc) -> Dict[Pair, Dict[str, str]]:
-    """The relations of `source` that carry their own "cot", by their (head, tail) on `target` (the first one of a pair)."""
-    found: Dict[Pair, Dict[str, str]] = {}
-    for relation in source._.relations:
-        if relation.get("cot"):
-            head = align_span(source, relation["head"], target)
-            tail = align_span(source, relation["tail"], target)
-            if head is not None and tail is not None:
-                found.setdefault((head, tail), dict(relation["cot"]))
-    return found

@@ -61,9 +61,13 @@ def score_relations(examples: Iterable[Example], none_label: str = "None", **kwa
 
 @registry.scorers("spacy_cot_distill.rel_scorer.v1")
 def make_rel_scorer(none_label: str = "None") -> Callable:
-    """The scorer of `score_relations`, `none_label` being the label of "no relation"."""
+    """The scorer of `score_relations`, which takes the keyword arguments `Pipe.score` passes.
+
+    none_label (str): The label of "no relation" where the caller gives none; `cot_rel`'s score passes its own
+        `none_label` (from its cfg), which wins.
+    """
 
     def scorer(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        return score_relations(examples, none_label=none_label)
+        return score_relations(examples, **{"none_label": none_label, **kwargs})
 
     return scorer
