@@ -12,7 +12,7 @@ import pytest
 import spacy
 import torch
 import torch.nn.functional as F
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
@@ -237,3 +237,38 @@ def test_the_student_alone_and_the_teacher_alone_ignore_unlabelled_docs(tiny_enc
         loss, grads = loss_and_grads(nlp, [unlabelled(eg) for eg in train])
         assert (loss, grads) == (0.0, 0.0)
         assert loss_and_grads(nlp, train)[0] > 0
+
+
+def test_cot_rel_tells_relations_not_annotated_from_none(tiny_encoder):
+    """`doc._.relations_annotated = False`: the candidate pairs are not `None` by default; they carry no label and
+    learn through the teacher's KL alone (a loss with alpha = 0.5, none with alpha = 1). Annotated with no relation,
+    the same pairs are `None` and carry a cross-entropy."""
+    from tiny_relations import TRAIN as REL_TRAIN, make_doc, rel_nlp
+
+    candidates = {"@misc": "spacy_cot_distill.EntityPairs.v1", "max_distance": 20}
+    nlp = rel_nlp(tiny_encoder, candidates=candidates, max_none_pairs=0)
+    gold = [Example(Doc(nlp.vocab, words=[t.text for t in doc]), doc)
+            for doc in (make_doc(nlp, text, rels) for text, rels in REL_TRAIN)]
+    for eg in gold:
+        eg.predicted.ents = [Span(eg.predicted, e.start, e.end, label=e.label_) for e in eg.reference.ents]
+    spacy.util.fix_random_seed(0)
+    nlp.initialize(lambda: gold)
+    rel = nlp.get_pipe("cot_rel")
+
+    def raw(annotated: bool) -> Example:
+        reference = make_doc(nlp, "Obama met Mary in Paris today")
+        reference._.relations_annotated = annotated
+        predicted = Doc(nlp.vocab, words=[t.text for t in reference])
+        predicted.ents = [Span(predicted, i, i + 1, label="ENT") for i in (0, 2, 4)]
+        return Example(predicted, reference)
+
+    unannotated, empty = raw(False), raw(True)
+    assert {label for _, label in rel._training_rows(unannotated)} == {None}
+    assert {label for _, label in rel._training_rows(empty)} == {"None"} and len(rel._training_rows(empty)) == 6
+    losses = {}
+    for alpha in (0.5, 1.0):
+        rel.cfg["alpha"] = alpha
+        for name, eg in (("unannotated", unannotated), ("empty", empty)):
+            losses[name, alpha] = rel.update([eg], drop=0.0)["cot_rel"]
+    assert losses["unannotated", 0.5] > 0 and losses["unannotated", 1.0] == 0.0
+    assert losses["empty", 1.0] > 0

@@ -256,13 +256,18 @@ class CotRel(DistillationPipe):
     def _targets(self, example: Example) -> List[Tuple[Row, List[Optional[str]]]]:
         return [(pair, [label]) for pair, label in self._training_rows(example)]
 
-    def _training_rows(self, eg: Example) -> List[Tuple[Pair, str]]:
-        """(pair on the predicted doc, gold label): every gold record, then the other candidates as `none_label`.
+    def _unannotated(self, example: Example) -> bool:
+        """A reference whose relations nobody annotated (`doc._.relations_annotated` false): no pair is `none_label`."""
+        return not example.reference._.relations_annotated
+
+    def _training_rows(self, eg: Example) -> List[Tuple[Pair, Optional[str]]]:
+        """(pair on the predicted doc, gold label): every gold record, then the other candidates as `none_label`, or
+        without a label (None: the teacher's KL alone) where the doc's relations were not annotated.
 
         A gold record whose spans fit no predicted token boundary cannot be
         read and carries no loss; a label unseen at initialize is masked out later.
         """
-        rows: List[Tuple[Pair, str]] = []
+        rows: List[Tuple[Pair, Optional[str]]] = []
         for relation in eg.reference._.relations:
             head = align_span(eg.reference, relation["head"], eg.predicted)
             tail = align_span(eg.reference, relation["tail"], eg.predicted)
@@ -273,6 +278,7 @@ class CotRel(DistillationPipe):
         if 0 < self.cfg["max_none_pairs"] < len(others):
             # a sample, not the nearest: inference asks about every candidate, far ones included
             others = random.sample(others, self.cfg["max_none_pairs"])
-        rows.extend((pair, self.cfg["none_label"]) for pair in others)
+        other = None if self._unannotated(eg) else self.cfg["none_label"]
+        rows.extend((pair, other) for pair in others)
         return rows
 
