@@ -348,7 +348,7 @@ def add_budget_arguments(parser: argparse.ArgumentParser, rows: str = "a,b,c,e,d
 
 def prepare(args: argparse.Namespace) -> dict:
     """Resolve the encoder (args.encoder_name: the name recorded), convert the data; returns make_data's paths."""
-    args.encoder_name, args.encoder = resolve_encoder(args.encoder)
+    args.encoder_name, args.encoder = resolve_encoder(args.encoder, args.encoder_name)
     args.work.mkdir(parents=True, exist_ok=True)
     return make_data(args.dataset, args.data, args.work)
 
@@ -420,7 +420,7 @@ def main() -> None:
                 "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
                 # a two-stage student's teacher and its one-off cost, apart from the student's own seconds
                 **({"teacher": teacher} if teacher else {}),
-                **provenance(),
+                **provenance(args.gpu_id),
             })
             results.append(record)
             print(f"| {args.dataset} | ({row}) | {seed} | P {100 * scores['p']:.1f} | R {100 * scores['r']:.1f} "

@@ -116,7 +116,7 @@ def main() -> None:
     if (args.train is None) != (args.dev is None):
         parser.error("give both --train and --dev, or neither (then --data is converted)")
     paths = {"train": args.train, "dev": args.dev} if args.train else make_data(args.data, args.work)
-    encoder_name, encoder = resolve_encoder(args.encoder)
+    encoder_name, encoder = resolve_encoder(args.encoder, args.encoder_name)
     train_words, train_pairs = train_size(paths["train"], int(settings.get("corpora.train.limit", 0)))
     steps = args.steps or max(1, math.ceil(args.epochs * train_words / args.batch_words))
     pairs_per_step = train_pairs * args.batch_words / train_words  # batches hold about batch_words words
@@ -157,7 +157,7 @@ def main() -> None:
                 # the teacher view is not evaluated during training: its curve would be the student's
                 "curve": [] if knowledge else points,
                 "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
-                **provenance(),
+                **provenance(args.gpu_id),
             })
             results.append(record)
             print(f"| {args.dataset} | {row} | {seed} | P {100 * scores['p']:.2f} | R {100 * scores['r']:.2f} "

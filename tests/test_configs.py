@@ -4,44 +4,21 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.cli.train import train
-from spacy.tokens import DocBin, Span
+from spacy.tokens import DocBin
 from spacy.util import load_config
 from spacy.vocab import Vocab
 
 import spacy_cot_distill  # noqa: F401  (doc extensions)
 from spacy_cot_distill.data.docbin import read_docs
-from tiny_models import KNOWLEDGE, TRAIN
+from tiny_models import write_train_corpus
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.cfg"))
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """TRAIN's tweets with entities (doc.ents and the "entities" span group), relations and knowledge.
-
-    Each entity is the head of a relation to the next one, which points back as "None".
-    """
-    nlp = spacy.blank("en")
-    docs = []
-    for text, entities in TRAIN:
-        doc = nlp.make_doc(text)
-        doc.ents = [doc.char_span(start, end, label=label) for start, end, label in entities]
-        doc.spans["entities"] = [Span(doc, e.start, e.end, label=e.label_) for e in doc.ents]
-        doc._.relations = [
-            relation
-            for head, tail in zip(doc.ents, doc.ents[1:])
-            for relation in (
-                {"head": [head.start, head.end], "tail": [tail.start, tail.end],
-                 "label": f"/{head.label_.lower()}/{tail.label_.lower()}/near", "score": 1.0},
-                {"head": [tail.start, tail.end], "tail": [head.start, head.end], "label": "None", "score": 1.0},
-            )
-        ]
-        doc._.cot = dict(KNOWLEDGE)
-        doc._.caption = "a photo of a city"
-        docs.append(doc)
-    path = tmp_path_factory.mktemp("corpus") / "train.spacy"
-    DocBin(docs=docs, store_user_data=True).to_disk(path)
-    return path
+    """TRAIN's tweets with entities, relations and knowledge (tiny_models.write_train_corpus)."""
+    return write_train_corpus(tmp_path_factory.mktemp("corpus") / "train.spacy")
 
 
 def test_configs_are_found():

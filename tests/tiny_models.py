@@ -3,7 +3,10 @@ from pathlib import Path
 
 import spacy
 import torch
+from spacy.tokens import DocBin, Span
 from spacy.training import Example
+
+import spacy_cot_distill  # noqa: F401  (doc extensions)
 
 TRAIN = [
     ("John Smith went to New York today", [(0, 10, "PER"), (19, 27, "LOC")]),
@@ -64,3 +67,32 @@ def train_nlp(encoder: Path, n_iter: int = 50, **config):
         nlp.update(train, sgd=optimizer, losses=step)
         losses.append(step["cot_ner"])
     return nlp, losses
+
+
+def write_train_corpus(path: Path) -> Path:
+    """TRAIN's tweets with entities (doc.ents and the "entities" span group), relations and knowledge, as a DocBin
+    at `path`: a corpus every config in configs/ trains on with `spacy train`.
+
+    Each entity is the head of a relation to the next one, which points back as "None".
+    """
+    nlp = spacy.blank("en")
+    docs = []
+    for text, entities in TRAIN:
+        doc = nlp.make_doc(text)
+        doc.ents = [doc.char_span(start, end, label=label) for start, end, label in entities]
+        doc.spans["entities"] = [Span(doc, e.start, e.end, label=e.label_) for e in doc.ents]
+        doc._.relations = [
+            relation
+            for head, tail in zip(doc.ents, doc.ents[1:])
+            for relation in (
+                {"head": [head.start, head.end], "tail": [tail.start, tail.end],
+                 "label": f"/{head.label_.lower()}/{tail.label_.lower()}/near", "score": 1.0},
+                {"head": [tail.start, tail.end], "tail": [head.start, head.end], "label": "None", "score": 1.0},
+            )
+        ]
+        doc._.cot = dict(KNOWLEDGE)
+        doc._.caption = "a photo of a city"
+        docs.append(doc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    return path
