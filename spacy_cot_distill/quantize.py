@@ -11,7 +11,7 @@ or packaged int8 pipeline loads as int8 (`EncoderModel`'s deserialiser rebuilds 
 it, then loads the int8 weights; those of an older, dynamically quantised pipeline load as well).
 """
 import copy
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 from spacy.language import Language
@@ -27,6 +27,10 @@ class Int8Linear(torch.nn.Module):
     out_features (int): The output width.
     bias (bool): Whether the layer adds a bias (kept in fp32).
     """
+
+    weight: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: Optional[torch.Tensor]
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
@@ -44,7 +48,7 @@ class Int8Linear(torch.nn.Module):
         scale = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / INT8_MAX
         layer.weight.copy_(torch.round(weight / scale[:, None]).clamp(-INT8_MAX, INT8_MAX).to(torch.int8).t())
         layer.weight_scale.copy_(scale)
-        if linear.bias is not None:
+        if layer.bias is not None:
             layer.bias.copy_(linear.bias.detach().float())
         return layer
 
