@@ -11,10 +11,17 @@ or packaged int8 pipeline loads as int8 (`EncoderModel`'s deserialiser rebuilds 
 it, then loads the int8 weights; those of an older, dynamically quantised pipeline load as well).
 """
 import copy
+import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
 from spacy.language import Language
+
+from .errors import InputError
+from .files import WriteError
 
 INT8_MAX = 127
 
@@ -116,3 +123,64 @@ def quantize_pipeline(nlp: Language) -> List[str]:
     if not done:
         raise ValueError(f"no component of {nlp.pipe_names} has a distilled torch model to quantise (cot_ner, cot_rel)")
     return done
+
+
+# the note `cot-distill quantize` adds to meta.json's description, which marks a folder as its output; the second
+# is the note of the dynamically quantised pipelines written before issue 28
+INT8_NOTE = " (int8: Linear layers with int8 weights and per-token activations)"
+INT8_NOTES = (INT8_NOTE, " (int8: Linear layers dynamically quantised)")
+
+
+def describe_int8(meta: Dict[str, Any]) -> None:
+    """Mark `meta`'s description as int8, once (a pipeline quantised again keeps one note)."""
+    description = meta.get("description") or ""
+    for note in INT8_NOTES:
+        description = description.replace(note, "")
+    meta["description"] = description + INT8_NOTE
+
+
+def is_quantize_output(path: Path) -> bool:
+    """Whether the folder `path` is a pipeline that `cot-distill quantize` wrote (its meta.json says so)."""
+    try:
+        description = json.loads((path / "meta.json").read_text(encoding="utf-8")).get("description") or ""
+    except (OSError, ValueError, AttributeError):
+        return False
+    return any(note in description for note in INT8_NOTES)
+
+
+def check_output(output: Path, model: str, force: bool = False) -> None:
+    """Refuse an OUT that `save_pipeline` would destroy: the input or a folder holding it (or the current folder),
+    always; anything else that exists and is not an earlier output of `quantize` nor an empty folder, unless `force`.
+
+    RAISES (InputError): `output` may not be replaced; the message says what to do.
+    """
+    target = output.resolve()
+    held = [Path(model).resolve(), Path.cwd()] if Path(model).exists() else [Path.cwd()]
+    for inside in held:
+        if target == inside or target in inside.parents:
+            what = "the input pipeline" if inside != Path.cwd() else "the current folder"
+            raise InputError(output, None, f"is or holds {what} ({inside}), which it would replace: give a new folder")
+    if not output.exists() and not output.is_symlink():
+        return
+    if output.is_dir() and not output.is_symlink() and (is_quantize_output(output) or not any(output.iterdir())):
+        return
+    if not force:
+        raise InputError(output, None, "exists and is not an earlier output of `cot-distill quantize`: give a new "
+                         "folder, or --force to replace it")
+
+
+def save_pipeline(nlp: Language, output: Path) -> None:
+    """Write `nlp` to the folder `output` whole or not at all: beside it first, then swapped in, the old `output`
+    removed only once the new one is in place.
+
+    RAISES (WriteError): The folder cannot be written (read-only, full disk, no permission).
+    """
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
+            nlp.to_disk(Path(tmp) / "pipeline")
+            if output.exists() or output.is_symlink():
+                os.rename(output, Path(tmp) / "old")
+            os.rename(Path(tmp) / "pipeline", output)
+    except OSError as err:
+        raise WriteError(output, err) from None

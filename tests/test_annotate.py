@@ -12,7 +12,7 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_cot_distill.annotate import annotate, complete_lines
+from spacy_cot_distill.annotate import annotate
 from spacy_cot_distill.cli import app
 from tiny_relations import corpus
 
@@ -118,7 +118,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(pipeline, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"Wrote {len(texts) - done} docs" in result.stdout and f"after {done} already" in " ".join(result.stdout.split())
     assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
-    assert complete_lines(out) == len(texts)
+    assert complete_lines_now(out) == len(texts)
 
 
 def complete_lines_now(path):
