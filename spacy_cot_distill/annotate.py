@@ -13,6 +13,7 @@ Blank lines are skipped and counted. Output, a line per doc in input order:
 Offsets are characters, end exclusive; relation scores are rounded to 4 places (batches cut
 differently, as Ray cuts them, can move a score's last place; --n-process cuts them as one process does).
 """
+import contextlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -290,14 +291,18 @@ def annotate(
                 if good > stats.resumed:
                     yield record["text"], record["id"]
 
-    with bar, out:
-        for doc, doc_id in nlp.pipe(records(), as_tuples=True, batch_size=batch_size, n_process=n_process):
-            try:
-                out.write(output_line(doc_id, doc))
-                out.flush()
-            except OSError as err:
-                raise WriteError(output_path, err, outcome=f"the {stats.resumed + stats.written} complete lines "
-                                 "before it are kept: make room and run again with --resume") from None
-            stats.written += 1
-            bar.update(1)
+    try:
+        with bar:
+            for doc, doc_id in nlp.pipe(records(), as_tuples=True, batch_size=batch_size, n_process=n_process):
+                try:
+                    out.write(output_line(doc_id, doc))
+                    out.flush()
+                except OSError as err:
+                    raise WriteError(output_path, err, outcome=f"the {stats.resumed + stats.written} complete lines "
+                                     "before it are kept: make room and run again with --resume") from None
+                stats.written += 1
+                bar.update(1)
+    finally:
+        with contextlib.suppress(OSError):  # the line that failed to write fails again on close
+            out.close()
     return stats
