@@ -2,6 +2,7 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.models.ner_model import build_cot_ner_model
-from spacy_cot_distill.quantize import Int8Linear, is_quantized, quantize_pipeline
+from spacy_cot_distill.quantize import INT8_NOTE, Int8Linear, is_quantize_output, is_quantized, quantize_pipeline
 
 QUANTIZABLE = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
 from tiny_relations import TRAIN, corpus, make_doc, train
@@ -87,6 +88,47 @@ def test_quantize_refuses_a_pipeline_without_a_distilled_model(tmp_path):
     result = CliRunner().invoke(app, ["quantize", str(tmp_path / "blank"), str(tmp_path / "out")])
     assert result.exit_code == 1 and "no component of [] has a distilled torch model" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def quantize_cli(*args):
+    return CliRunner().invoke(app, ["quantize", *map(str, args)])
+
+
+def test_quantize_never_removes_what_it_did_not_write(pipeline, tmp_path, monkeypatch):  # noqa: F811
+    # issue 28: OUT was removed whatever it was: a folder of the user's files, the training run holding the
+    # input, the current folder
+    run = tmp_path / "training"
+    model = Path(shutil.copytree(pipeline, run / "model-best"))
+    (run / "notes.txt").write_text("mine")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    monkeypatch.chdir(run)
+    for out, why in ((mine, "exists and is not an earlier output of `cot-distill quantize`: give a new folder, or --force"),
+                     (run, "is or holds the input pipeline"), (model, "is or holds the input pipeline"),
+                     (Path("."), "is or holds the input pipeline")):
+        for force in ((), ("--force",)):
+            if force and out == mine:
+                continue
+            result = quantize_cli(model, out, *force)
+            assert result.exit_code == 1 and why in " ".join(result.output.split()), result.output
+            assert "Traceback" not in result.output
+    assert (mine / "keep.txt").read_text() == "mine" and (run / "notes.txt").read_text() == "mine"
+    assert spacy.load(model).meta == spacy.load(pipeline).meta
+    monkeypatch.chdir(tmp_path)
+    result = quantize_cli(model, tmp_path / "elsewhere", "--force")  # nothing there: --force changes nothing
+    assert result.exit_code == 0, result.output
+
+    # an earlier output is replaced (and its int8 note not repeated); --force replaces the user's folder
+    int8, twice = tmp_path / "int8", tmp_path / "twice"
+    for source, out in ((model, int8), (model, int8), (int8, twice)):
+        result = quantize_cli(source, out)
+        assert result.exit_code == 0, result.output
+        description = spacy.load(out).meta["description"]
+        assert description.count("(int8") == 1 and description.endswith(INT8_NOTE)
+    assert quantize_cli(model, mine, "--force").exit_code == 0
+    assert not (mine / "keep.txt").exists() and is_quantize_output(mine)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
 # the load-time switch: a nested override of the model's setting, as a user passes it to spacy.load
