@@ -4,7 +4,8 @@ Input (chosen by the file's suffix):
 - `.jsonl`: one `{"id": ..., "text": "..."}` a line (`id` optional: the line number);
 - `.spacy`: a DocBin; each doc's text, its id `doc._.doc_id` or its 1-based position;
 - anything else: plain text, a doc a line, its id the line number.
-Blank lines are skipped and counted. Output, a line per doc in input order:
+Lines end at "\n" only (`read_lines`, the one reader of the format, which Ray uses too): a text may hold
+U+2028, U+0085 or a form feed. Blank lines are skipped and counted. Output, a line per doc in input order:
 
     {"id": "t1", "text": "Obama said Apple is in London",
      "entities": [{"start": 0, "end": 5, "label": "PER", "text": "Obama"}, ...],
@@ -245,9 +246,12 @@ def annotate(
     n_process (int): Processes of `nlp.pipe` (spaCy's multiprocessing); the output order is the input order.
     gpu_id (int): GPU to run on, -1 for CPU.
     on_error (str): "skip" a bad input line (warned and counted) or "fail" the run on it.
-    resume (bool): Keep the complete lines of an existing output and continue after them; else start afresh.
+    resume (bool): Keep the complete lines of an existing output, once checked to be this input's docs in order
+        (`kept_lines`), and continue after them; else start afresh.
     progress (bool): Show a progress bar with docs/s on stderr.
     RETURNS (AnnotateStats): What the run wrote and skipped.
+    RAISES (InputError): A missing or unreadable input or pipeline, an output that is the input or cannot be written,
+        an output --resume may not keep, a bad line with on_error="fail" (a WriteError: a write that failed).
     """
     from tqdm import tqdm
 
