@@ -2,9 +2,12 @@
 
 The int8 pipeline is the same model directory loaded with the load-time switch
 `spacy.load(MODEL, config={"components": {"cot_ner": {"model": {"quantize": "int8"}}}})`
-(Linear layers dynamically quantised after the fp32 weights load). Both are scored as
-`ner_accuracy.py` scores its rows: predicted docs built from the valid docs' words alone
-(text only, no knowledge), spaCy's ents_p/r/f against the gold entities.
+(Linear layers made `Int8Linear` after the fp32 weights load: per-channel int8 weights,
+per-token int8 activations). Both are scored as `ner_accuracy.py` scores its rows: predicted
+docs built from the valid docs' words alone (text only, no knowledge), spaCy's ents_p/r/f
+against the gold entities. Each is also run at batch 1 and at batch 64, and the docs whose
+entities differ between the two are counted: int8 must give 0 (issue 28; per-batch activation
+scales gave 136 of 723 on a trained Twitter-2017 model). Speed: benchmarks/ner_speed.py.
 
   OMP_NUM_THREADS=1 nice -n 15 python benchmarks/int8_accuracy.py MODEL VALID [--record]
 
@@ -15,6 +18,10 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import spacy
+from spacy.tokens import Doc, DocBin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ner_accuracy import evaluate  # noqa: E402
@@ -22,6 +29,18 @@ from results import ROOT  # noqa: E402
 from spacy_cot_distill.files import write_file  # noqa: E402
 
 INT8 = {"components": {"cot_ner": {"model": {"quantize": "int8"}}}}
+
+
+def batch_changes(model: Path, valid: Path, config: Optional[Dict[str, Any]] = None) -> Tuple[int, int]:
+    """(the valid docs whose predicted entities differ between batch 1 and batch 64, the valid docs), words alone."""
+    nlp = spacy.load(model, config=config or {})
+    refs = list(DocBin().from_disk(valid).get_docs(nlp.vocab))
+
+    def entities(batch_size: int) -> List[List[Tuple[int, int, str]]]:
+        docs = (Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref]) for ref in refs)
+        return [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(docs, batch_size=batch_size)]
+
+    return sum(a != b for a, b in zip(entities(1), entities(64))), len(refs)
 
 
 def main() -> None:
@@ -32,15 +51,17 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = parser.parse_args()
     scores = {"fp32": evaluate(args.model, args.valid), "int8": evaluate(args.model, args.valid, config=INT8)}
-    lines = ["| cot_ner | P | R | F | predict s |", "|---|---|---|---|---|"]
+    changed = {"fp32": batch_changes(args.model, args.valid), "int8": batch_changes(args.model, args.valid, INT8)}
+    lines = ["| cot_ner | P | R | F | predict s | docs changed, batch 1 vs 64 |", "|---|---|---|---|---|---|"]
     for name, s in scores.items():
-        lines.append(f"| {name} | {s['p'] * 100:.2f} | {s['r'] * 100:.2f} | {s['f'] * 100:.2f} | {s['predict_seconds']:.1f} |")
+        lines.append(f"| {name} | {s['p'] * 100:.2f} | {s['r'] * 100:.2f} | {s['f'] * 100:.2f} | "
+                     f"{s['predict_seconds']:.1f} | {changed[name][0]} of {changed[name][1]} |")
     diff = {k: (scores["int8"][k] - scores["fp32"][k]) * 100 for k in "prf"}
-    lines.append(f"| int8 - fp32 | {diff['p']:+.2f} | {diff['r']:+.2f} | {diff['f']:+.2f} | |")
+    lines.append(f"| int8 - fp32 | {diff['p']:+.2f} | {diff['r']:+.2f} | {diff['f']:+.2f} | | |")
     print("\n".join(lines))
     if args.record:
         path = ROOT / "benchmarks" / "RESULTS.md"
-        section = (f"## int8 F1 cost (issue 15): cot_ner fp32 vs int8 on {args.valid.name}\n\n"
+        section = (f"## int8 F1 cost (issue 28: per-token activations): cot_ner fp32 vs int8 on {args.valid.name}\n\n"
                    f"Model `{args.model}`{' (' + args.note + ')' if args.note else ''}; text only; "
                    f"`python benchmarks/int8_accuracy.py {shlex.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
                    f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, load average "

@@ -23,9 +23,10 @@ _ADVICE = {
 class WriteError(InputError):
     """An output file that cannot be written, named with the reason and what to do (reported like input errors)."""
 
-    def __init__(self, path: Union[str, Path], err: OSError, what: str = "cannot write it"):
+    def __init__(self, path: Union[str, Path], err: OSError, what: str = "cannot write it",
+                 outcome: str = "nothing was written"):
         advice = _ADVICE.get(err.errno or 0, "choose another output path")
-        super().__init__(path, None, f"{what} ({err.strerror or err}): {advice}; nothing was written")
+        super().__init__(path, None, f"{what} ({err.strerror or err}): {advice}; {outcome}")
 
 
 def refuse_overwrite(output: Union[str, Path], *inputs: Union[str, Path, None]) -> None:
@@ -81,7 +82,8 @@ def open_atomic(path: Union[str, Path]) -> Iterator[BinaryIO]:
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException as err:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only file system the cleanup fails too: report the first error
+            tmp.unlink(missing_ok=True)
         if isinstance(err, OSError):
             raise WriteError(path, err) from None
         raise

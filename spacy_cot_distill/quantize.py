@@ -1,34 +1,105 @@
-"""int8 inference: PyTorch dynamic quantisation of the distilled components' Linear layers.
+"""int8 inference: the distilled components' Linear layers with int8 weights and per-token int8 activations.
 
-`quantize_pipeline(nlp)` swaps each cot component's torch module (encoder and heads) for its
-`torch.ao.quantization.quantize_dynamic` copy: Linear weights stored as int8 with a scale per output
-channel, activations quantised on the fly, CPU only. The module's serialised bytes say it is quantised,
-so a saved or packaged int8 pipeline loads as int8 (`EncoderModel`'s deserialiser rebuilds the module,
-quantises it, then loads the int8 weights).
+`quantize_pipeline(nlp)` swaps each cot component's torch module (encoder and heads) for a copy whose
+Linear layers are `Int8Linear`: weights stored as int8 with a scale per output channel, and each input
+row (a token) quantised to int8 with its own scale at run time, multiplied in integers (`torch._int_mm`,
+exact). A token's output therefore depends on that token's input alone, never on the other docs of its
+batch or the padding beside it: int8 results are the same for any batch size, `--n-process`, `--resume`
+or Ray split (tests/test_quantize.py). `torch.ao`'s dynamic quantisation scales activations per batch
+and cannot keep that promise. CPU only. The module's serialised bytes say it is quantised, so a saved
+or packaged int8 pipeline loads as int8 (`EncoderModel`'s deserialiser rebuilds the module, quantises
+it, then loads the int8 weights; those of an older, dynamically quantised pipeline load as well).
 """
-import warnings
-from typing import List
+import copy
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
 
 import torch
 from spacy.language import Language
 
-# per-channel int8 weights (a scale per output row): per-tensor weights cost 1.65 F1 on a converged Twitter-2017
-# student, per-channel +0.15 (benchmarks/RESULTS.md, "int8 F1 cost")
-QUANTIZABLE = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
+from .errors import InputError
+from .files import WriteError
+
+INT8_MAX = 127
+
+
+class Int8Linear(torch.nn.Module):
+    """A Linear layer for inference with int8 weights (a scale per output channel) and activations quantised per
+    row (token) at run time, so that each row's output depends on that row alone.
+
+    in_features (int): The input width.
+    out_features (int): The output width.
+    bias (bool): Whether the layer adds a bias (kept in fp32).
+    """
+
+    weight: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: Optional[torch.Tensor]
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        # stored (in, out): the layout torch._int_mm multiplies by
+        self.register_buffer("weight", torch.zeros(in_features, out_features, dtype=torch.int8))
+        self.register_buffer("weight_scale", torch.ones(out_features))
+        self.register_buffer("bias", torch.zeros(out_features) if bias else None)
+
+    @classmethod
+    def from_float(cls, linear: torch.nn.Linear) -> "Int8Linear":
+        """The int8 copy of a trained `linear`: symmetric per-output-channel weights."""
+        weight = linear.weight.detach().float()
+        layer = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        scale = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / INT8_MAX
+        layer.weight.copy_(torch.round(weight / scale[:, None]).clamp(-INT8_MAX, INT8_MAX).to(torch.int8).t())
+        layer.weight_scale.copy_(scale)
+        if layer.bias is not None:
+            layer.bias.copy_(linear.bias.detach().float())
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features).float()
+        scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny) / INT8_MAX
+        quantized = torch.round(rows / scale).clamp(-INT8_MAX, INT8_MAX).to(torch.int8)
+        y = torch._int_mm(quantized, self.weight).float() * scale * self.weight_scale
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        packed = state_dict.pop(prefix + "_packed_params._packed_params", None)
+        if packed is not None:  # a layer that torch.ao's dynamic quantisation saved (int8 pipelines before issue 28)
+            weight, bias = packed
+            for key in ("scale", "zero_point", "_packed_params.dtype"):
+                state_dict.pop(prefix + key, None)
+            state_dict[prefix + "weight"] = weight.int_repr().t().contiguous()
+            per_channel = weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+            scale = weight.q_per_channel_scales() if per_channel else torch.full((weight.shape[0],), weight.q_scale())
+            state_dict[prefix + "weight_scale"] = scale.float()
+            if bias is not None:
+                state_dict[prefix + "bias"] = bias.float()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 def is_quantized(module: torch.nn.Module) -> bool:
-    """Whether `module` holds dynamically quantised layers."""
-    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in module.modules())
+    """Whether `module` holds int8 layers (`Int8Linear`, or torch.ao's dynamically quantised ones)."""
+    return any(isinstance(m, Int8Linear) or type(m).__module__.startswith("torch.ao.nn.quantized")
+               for m in module.modules())
 
 
 def quantize_module(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `module` with every Linear layer dynamically quantised to int8, weights per output channel (the
-    module is left as it is)."""
-    with warnings.catch_warnings():
-        # torch 2.10+ points eager-mode quantisation users at torchao; the API still works as documented
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(module, QUANTIZABLE, dtype=torch.qint8)
+    """A copy of `module` with every Linear layer replaced by its `Int8Linear` (the module is left as it is)."""
+    quantized = copy.deepcopy(module)
+    for parent in list(quantized.modules()):
+        for name, child in parent.named_children():
+            if type(child) is torch.nn.Linear:
+                setattr(parent, name, Int8Linear.from_float(child))
+    return quantized
 
 
 def quantize_pipeline(nlp: Language) -> List[str]:
@@ -52,3 +123,64 @@ def quantize_pipeline(nlp: Language) -> List[str]:
     if not done:
         raise ValueError(f"no component of {nlp.pipe_names} has a distilled torch model to quantise (cot_ner, cot_rel)")
     return done
+
+
+# the note `cot-distill quantize` adds to meta.json's description, which marks a folder as its output; the second
+# is the note of the dynamically quantised pipelines written before issue 28
+INT8_NOTE = " (int8: Linear layers with int8 weights and per-token activations)"
+INT8_NOTES = (INT8_NOTE, " (int8: Linear layers dynamically quantised)")
+
+
+def describe_int8(meta: Dict[str, Any]) -> None:
+    """Mark `meta`'s description as int8, once (a pipeline quantised again keeps one note)."""
+    description = meta.get("description") or ""
+    for note in INT8_NOTES:
+        description = description.replace(note, "")
+    meta["description"] = description + INT8_NOTE
+
+
+def is_quantize_output(path: Path) -> bool:
+    """Whether the folder `path` is a pipeline that `cot-distill quantize` wrote (its meta.json says so)."""
+    try:
+        description = json.loads((path / "meta.json").read_text(encoding="utf-8")).get("description") or ""
+    except (OSError, ValueError, AttributeError):
+        return False
+    return any(note in description for note in INT8_NOTES)
+
+
+def check_output(output: Path, model: str, force: bool = False) -> None:
+    """Refuse an OUT that `save_pipeline` would destroy: the input or a folder holding it (or the current folder),
+    always; anything else that exists and is not an earlier output of `quantize` nor an empty folder, unless `force`.
+
+    RAISES (InputError): `output` may not be replaced; the message says what to do.
+    """
+    target = output.resolve()
+    held = [Path(model).resolve(), Path.cwd()] if Path(model).exists() else [Path.cwd()]
+    for inside in held:
+        if target == inside or target in inside.parents:
+            what = "the input pipeline" if inside != Path.cwd() else "the current folder"
+            raise InputError(output, None, f"is or holds {what} ({inside}), which it would replace: give a new folder")
+    if not output.exists() and not output.is_symlink():
+        return
+    if output.is_dir() and not output.is_symlink() and (is_quantize_output(output) or not any(output.iterdir())):
+        return
+    if not force:
+        raise InputError(output, None, "exists and is not an earlier output of `cot-distill quantize`: give a new "
+                         "folder, or --force to replace it")
+
+
+def save_pipeline(nlp: Language, output: Path) -> None:
+    """Write `nlp` to the folder `output` whole or not at all: beside it first, then swapped in, the old `output`
+    removed only once the new one is in place.
+
+    RAISES (WriteError): The folder cannot be written (read-only, full disk, no permission).
+    """
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
+            nlp.to_disk(Path(tmp) / "pipeline")
+            if output.exists() or output.is_symlink():
+                os.rename(output, Path(tmp) / "old")
+            os.rename(Path(tmp) / "pipeline", output)
+    except OSError as err:
+        raise WriteError(output, err) from None

@@ -12,7 +12,7 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_cot_distill.annotate import annotate, complete_lines
+from spacy_cot_distill.annotate import annotate
 from spacy_cot_distill.cli import app
 from tiny_relations import corpus
 
@@ -36,7 +36,8 @@ def char_offsets(doc, tokens):
 
 
 def read_output(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    # split at "\n" only: a text's U+2028 or U+0085 is written as it is, inside its JSON string
+    return [json.loads(line) for line in path.read_bytes().split(b"\n")[:-1]]
 
 
 def cli(*args):
@@ -118,7 +119,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(pipeline, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"Wrote {len(texts) - done} docs" in result.stdout and f"after {done} already" in " ".join(result.stdout.split())
     assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
-    assert complete_lines(out) == len(texts)
+    assert complete_lines_now(out) == len(texts)
 
 
 def complete_lines_now(path):
@@ -134,3 +135,108 @@ def test_n_process_2_equals_n_process_1(pipeline, tmp_path):
         assert result.exit_code == 0, result.output
     assert (tmp_path / "out2.jsonl").read_bytes() == (tmp_path / "out1.jsonl").read_bytes()
     assert len(read_output(tmp_path / "out2.jsonl")) == 40
+
+
+# -- issue 28: what --resume keeps, the same file under two names, lines spaCy refuses, odd separators and ids
+
+def write_lines(path, lines):
+    path.write_bytes(b"".join(line.encode("utf-8") + b"\n" for line in lines))
+
+
+def refused(result, *needles):
+    assert result.exit_code == 1, result.output
+    line = " ".join(result.output.split())
+    assert "Traceback" not in result.output and all(n in line for n in needles), line
+
+
+def test_resume_keeps_only_an_earlier_run_of_the_same_input(pipeline, tmp_path):
+    texts = corpus(8)
+    source, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    write_lines(source, texts)
+    assert cli(pipeline, source, tmp_path / "whole.jsonl").exit_code == 0
+    whole = (tmp_path / "whole.jsonl").read_bytes()
+    start_over = "run without --resume to start over"
+
+    # an interrupted run of this input (3 lines and a torn one): resumed, equal to one uninterrupted run
+    out.write_bytes(b"".join(whole.splitlines(keepends=True)[:3]) + b'{"id": 4, "te')
+    result = cli(pipeline, source, out, "--resume")
+    assert result.exit_code == 0 and "after 3 already there" in " ".join(result.output.split()), result.output
+    assert out.read_bytes() == whole
+
+    # the input changed since (a line put in front): every id moved, so nothing is kept and nothing written
+    write_lines(source, ["A new first tweet"] + texts)
+    partial = b"".join(whole.splitlines(keepends=True)[:3])
+    out.write_bytes(partial)
+    refused(cli(pipeline, source, out, "--resume"), f"{out}:1: holds another text for id 1 than the input", start_over)
+    assert out.read_bytes() == partial
+
+    # a foreign file, a garbled line, the finished output of another corpus, more lines than the input has
+    for content, why in ((b"not ours\n", "is not an annotate output line"),
+                         (partial[:-5] + b"}}}}\n", "3: is not an annotate output line"),
+                         (b'{"id": "x1", "text": "other"}\n', "holds id 'x1' where the input's next doc is id 1"),
+                         (whole * 2, "9: has more lines than the input has docs")):
+        write_lines(source, texts)
+        out.write_bytes(content)
+        refused(cli(pipeline, source, out, "--resume"), why, start_over)
+        assert out.read_bytes() == content
+
+
+def test_an_output_hard_linked_to_the_input_is_refused(pipeline, tmp_path):
+    source = tmp_path / "in.txt"
+    write_lines(source, corpus(4))
+    before = source.read_bytes()
+    os.link(source, tmp_path / "out.jsonl")
+    for args in ((), ("--resume",), ("--ray",)):
+        refused(cli(pipeline, source, tmp_path / "out.jsonl", *args), "is also an input")
+        assert source.read_bytes() == before
+
+
+def test_a_line_over_max_length_is_a_bad_line_and_resume_goes_past_it(pipeline, tmp_path):
+    source = tmp_path / "in.txt"
+    write_lines(source, ["Obama said Apple is in London", "x" * 1_000_001, "Mary went to Paris"])
+    result = cli(pipeline, source, tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "in.txt:2: 1,000,001 characters, over the pipeline's max_length (1,000,000)" in " ".join(result.output.split())
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [1, 3]
+    refused(cli(pipeline, source, tmp_path / "failed.jsonl", "--on-error", "fail"), "in.txt:2: 1,000,001 characters")
+    # resumed after its first doc, the run goes past the long line to the third
+    write_lines(tmp_path / "out.jsonl", (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[:1])
+    result = cli(pipeline, source, tmp_path / "out.jsonl", "--resume")
+    assert result.exit_code == 0 and "Wrote 1 docs" in result.output, result.output
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [1, 3]
+
+
+ODD = ["Obama\u2028said Apple", "Mary\u0085went to Paris", "John\x0cis in London", "Apple\x1d\x1e\x1fGoogle \ufeff",
+       "Smith said \r today", "Paris\u2029London\x0bNew York"]
+
+
+def test_unusual_separators_are_text_not_line_breaks(pipeline, tmp_path):
+    write_lines(tmp_path / "in.jsonl", [json.dumps({"id": f"t{i}", "text": t}, ensure_ascii=False)
+                                        for i, t in enumerate(ODD)] + ['{"id": NaN, "text": "x"}'])
+    write_lines(tmp_path / "in.txt", ODD)
+    result = cli(pipeline, tmp_path / "in.jsonl", tmp_path / "jsonl.jsonl")
+    assert "Wrote 6 docs" in result.output and "in.jsonl:7: not valid JSON: NaN is not a JSON number" in result.output
+    assert [(r["id"], r["text"]) for r in read_output(tmp_path / "jsonl.jsonl")] == [(f"t{i}", t) for i, t in enumerate(ODD)]
+    result = cli(pipeline, tmp_path / "in.txt", tmp_path / "text.jsonl")
+    assert "Wrote 6 docs" in result.output
+    # "\r" inside a line stays, the line's own "\r\n" would not
+    assert [(r["id"], r["text"]) for r in read_output(tmp_path / "text.jsonl")] == list(enumerate(ODD, start=1))
+    assert all(line.endswith(b"}") for line in (tmp_path / "text.jsonl").read_bytes().split(b"\n")[:-1])
+
+
+def test_a_full_disk_keeps_the_complete_lines_and_resume_finishes(pipeline, tmp_path):
+    from test_writes import run_limited
+
+    texts = corpus(40)
+    source = tmp_path / "in.txt"
+    write_lines(source, texts)
+    annotate(pipeline, source, tmp_path / "whole.jsonl", progress=False)
+    whole = (tmp_path / "whole.jsonl").read_bytes()
+    out = tmp_path / "out.jsonl"
+    run = run_limited(["annotate", pipeline, source, out, "--no-progress"], tmp_path, len(whole) // 2, kill=False)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if "✘" in line]
+    assert len(lines) == 1 and str(out) in lines[0] and "run again with --resume" in lines[0], lines
+    result = cli(pipeline, source, out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == whole

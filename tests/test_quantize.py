@@ -2,23 +2,27 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
+import torch
 from spacy.training import Example
 from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.models.ner_model import build_cot_ner_model
-from spacy_cot_distill.quantize import is_quantized, quantize_pipeline
+from spacy_cot_distill.quantize import INT8_NOTE, Int8Linear, is_quantize_output, is_quantized, quantize_pipeline
+
+QUANTIZABLE = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
 from tiny_relations import TRAIN, corpus, make_doc, train
 
 
-def predictions(nlp, texts):
+def predictions(nlp, texts, batch_size=None):
     return [([(e.start_char, e.end_char, e.label_) for e in doc.ents],
              [(tuple(r["head"]), tuple(r["tail"]), r["label"], round(r["score"], 5)) for r in doc._.relations])
-            for doc in nlp.pipe(texts)]
+            for doc in nlp.pipe(texts, batch_size=batch_size)]
 
 
 def torch_modules(nlp):
@@ -45,11 +49,86 @@ def test_int8_pipeline_saves_loads_and_predicts_as_before_saving(pipeline, tmp_p
     assert predictions(spacy.load(tmp_path / "again"), texts) == before
 
 
+def test_int8_predictions_do_not_depend_on_which_docs_share_a_batch(pipeline):  # noqa: F811
+    # texts of many lengths, so that each batch pads differently; issue 28: per-batch activation scales gave
+    # other entities to some docs with -b 4 than with -b 64
+    texts = [" ".join([text] * (1 + i % 4)) for i, text in enumerate(corpus(40))]
+    int8 = spacy.load(pipeline)
+    quantize_pipeline(int8)
+    alone = predictions(int8, texts, batch_size=1)
+    for batch_size in (3, 64):
+        batched = predictions(int8, texts, batch_size=batch_size)
+        assert [ents for ents, _ in batched] == [ents for ents, _ in alone]
+        scores = [(a[3], b[3]) for (_, ra), (_, rb) in zip(batched, alone) for a, b in zip(ra, rb)]
+        assert [r[:3] for _, rels in batched for r in rels] == [r[:3] for _, rels in alone for r in rels]
+        assert scores and max(abs(a - b) for a, b in scores) <= 1e-4
+
+
+def test_int8_linear_quantises_each_row_alone_and_reads_dynamically_quantised_weights():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(24, 10)
+    layer = Int8Linear.from_float(linear)
+    x = torch.randn(2, 7, 24) * torch.linspace(0.1, 30, 7)[None, :, None]  # rows of very different magnitude
+    out = layer(x)
+    # a row's output is bit for bit the same alone, among others, or next to a huge padding row
+    for i in range(7):
+        assert torch.equal(layer(x[:, i:i + 1]), out[:, i:i + 1])
+    assert torch.equal(layer(torch.cat([x, torch.full((2, 1, 24), 1e4)], dim=1))[:, :7], out)
+    assert (out - linear(x)).abs().max() < 0.05 * linear(x).abs().max()
+    # an int8 pipeline saved before issue 28 (torch.ao dynamic, per-channel weights) loads into Int8Linear
+    legacy = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(linear), QUANTIZABLE, dtype=torch.qint8)
+    loaded = torch.nn.Sequential(Int8Linear(24, 10))
+    loaded.load_state_dict(legacy.state_dict())
+    dequantized = loaded[0].weight.t().float() * loaded[0].weight_scale[:, None]
+    assert torch.equal(dequantized, legacy[0].weight().dequantize()) and torch.equal(loaded[0].bias, linear.bias.detach())
+
+
 def test_quantize_refuses_a_pipeline_without_a_distilled_model(tmp_path):
     spacy.blank("en").to_disk(tmp_path / "blank")
     result = CliRunner().invoke(app, ["quantize", str(tmp_path / "blank"), str(tmp_path / "out")])
     assert result.exit_code == 1 and "no component of [] has a distilled torch model" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def quantize_cli(*args):
+    return CliRunner().invoke(app, ["quantize", *map(str, args)])
+
+
+def test_quantize_never_removes_what_it_did_not_write(pipeline, tmp_path, monkeypatch):  # noqa: F811
+    # issue 28: OUT was removed whatever it was: a folder of the user's files, the training run holding the
+    # input, the current folder
+    run = tmp_path / "training"
+    model = Path(shutil.copytree(pipeline, run / "model-best"))
+    (run / "notes.txt").write_text("mine")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    monkeypatch.chdir(run)
+    for out, why in ((mine, "exists and is not an earlier output of `cot-distill quantize`: give a new folder, or --force"),
+                     (run, "is or holds the input pipeline"), (model, "is or holds the input pipeline"),
+                     (Path("."), "is or holds the input pipeline")):
+        for force in ((), ("--force",)):
+            if force and out == mine:
+                continue
+            result = quantize_cli(model, out, *force)
+            assert result.exit_code == 1 and why in " ".join(result.output.split()), result.output
+            assert "Traceback" not in result.output
+    assert (mine / "keep.txt").read_text() == "mine" and (run / "notes.txt").read_text() == "mine"
+    assert spacy.load(model).meta == spacy.load(pipeline).meta
+    monkeypatch.chdir(tmp_path)
+    result = quantize_cli(model, tmp_path / "elsewhere", "--force")  # nothing there: --force changes nothing
+    assert result.exit_code == 0, result.output
+
+    # an earlier output is replaced (and its int8 note not repeated); --force replaces the user's folder
+    int8, twice = tmp_path / "int8", tmp_path / "twice"
+    for source, out in ((model, int8), (model, int8), (int8, twice)):
+        result = quantize_cli(source, out)
+        assert result.exit_code == 0, result.output
+        description = spacy.load(out).meta["description"]
+        assert description.count("(int8") == 1 and description.endswith(INT8_NOTE)
+    assert quantize_cli(model, mine, "--force").exit_code == 0
+    assert not (mine / "keep.txt").exists() and is_quantize_output(mine)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
 # the load-time switch: a nested override of the model's setting, as a user passes it to spacy.load

@@ -53,17 +53,3 @@ def names(value: str) -> List[str]:
     if not found:
         raise typer.BadParameter("name at least one, e.g. noun,sentence")
     return found
-
-
-def load_pipeline(name: str, gpu_id: int = -1):
-    """spacy.load(name) (on GPU `gpu_id` if 0 or more), a pipeline that cannot be found or read being an InputError."""
-    import spacy
-
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    try:
-        return spacy.load(name)
-    except OSError as err:
-        if Path(name).exists():
-            raise InputError(name, None, f"cannot load the pipeline ({err}): give a directory `spacy train` wrote") from None
-        raise InputError(name, None, "no such pipeline: give a trained pipeline's directory or an installed package name") from None

@@ -16,7 +16,7 @@ def annotate_cli(
     n_process: int = typer.Option(1, "--n-process", "-n", min=1, help="Processes (spaCy's nlp.pipe multiprocessing)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     on_error: str = typer.Option("skip", "--on-error", help="A bad input line: 'skip' it (warned, counted) or 'fail'"),
-    resume: bool = typer.Option(False, "--resume", help="Continue after the last complete line of OUTPUT"),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run of this input after the complete lines of OUTPUT (checked against the input)"),
     ray: bool = typer.Option(False, "--ray", help="Run on Ray ($RAY_ADDRESS, or a local instance): one pipeline per worker"),
     workers: int = typer.Option(2, "--workers", min=1, help="With --ray: Ray actors, each holding one loaded pipeline"),
     cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", min=0.0, help="With --ray: CPUs each actor reserves"),

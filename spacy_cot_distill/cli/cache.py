@@ -18,6 +18,11 @@ def cache_merge_cli(
     sources: List[Path] = typer.Argument(..., help="Caches to merge from, e.g. those of --shard runs"),
 ):
     """Merge response caches (e.g. of shards run on several machines) into one."""
+    from ..files import check_writable, refuse_overwrite
+
+    with input_errors():
+        refuse_overwrite(target, *sources)
+        check_writable(target)  # SQLite would create it anywhere, or fail with a traceback
     with input_errors(), ResponseCache(target) as cache:
         for source in sources:
             msg.text(f"{source}: {cache.merge(source)} new answers")

@@ -4,7 +4,8 @@ from typing import Optional
 import typer
 
 from ._app import app
-from ._util import input_errors, load_pipeline
+from ..annotate import load_pipeline
+from ._util import input_errors
 
 
 @app.command("evaluate")

@@ -5,7 +5,8 @@ import typer
 from wasabi import msg
 
 from ._app import app
-from ._util import fail, input_errors, load_pipeline
+from ..annotate import load_pipeline
+from ._util import fail, input_errors
 
 
 @app.command("teach")
