@@ -98,9 +98,11 @@ def EncoderModel(
     the model. Its output is the module's output, and its backprop takes the
     scalar loss tensor. In training every dropout of the module is set to the
     `dropout_rate` attribute (`dropout`, or what thinc's `set_dropout_rate` gave).
-    With `quantize="int8"` the module's Linear layers are dynamically quantised
-    once its weights are loaded (`from_bytes`/`from_disk`, so `spacy.load`);
-    `initialize` leaves it fp32, since int8 layers cannot be trained.
+    With `quantize="int8"` the module's Linear layers become `Int8Linear` (int8
+    weights with a scale per output channel, each token's activations quantised
+    with its own scale; see `spacy_cot_distill.quantize`) once its weights are
+    loaded (`from_bytes`/`from_disk`, so `spacy.load`); `initialize` leaves it
+    fp32, since int8 layers cannot be trained.
     """
     special_tokens = list(special_tokens)
     check_quantize(quantize)

@@ -119,10 +119,10 @@ def build_cot_ner_model(
     dropout (float): Dropout rate of the whole network until training sets it (`[training] dropout`).
     bucket_rows (int): Encode a view of more rows in length-sorted groups of this many, each padded to its own
         longest row (0: the whole view at once). The same output for less padding.
-    quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
-        loaded (CPU inference; e.g. `spacy.load(path, config={"components": {"cot_ner": {"model": {"quantize":
-        "int8"}}}})`); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`). Training
-        runs in fp32 only.
+    quantize (Optional[str]): "int8" to turn the Linear layers into `Int8Linear` (per-channel int8 weights,
+        per-token int8 activations) when the trained weights are loaded (CPU inference; e.g. `spacy.load(path,
+        config={"components": {"cot_ner": {"model": {"quantize": "int8"}}}})`); null loads the weights as saved
+        (fp32, or int8 from `cot-distill quantize`). Training runs in fp32 only.
     head (str): "softmax": per-token BIO softmax, BIO-constrained Viterbi at inference; "crf": a linear-chain CRF
         with learnt transition, start and end scores (invalid BIO transitions forbidden), trained by its likelihood.
     RETURNS (Model[DocViews, List[torch.Tensor]]): Logits [n_tokens, nO] per view asked for.

@@ -252,9 +252,9 @@ def build_cot_rel_model_v2(
     bucket_rows (int): Encode a view of more rows in length-sorted groups of this many, each padded to its own
         longest row (0: the whole view at once). The same output for less padding: the teacher's rows vary with
         the knowledge's length.
-    quantize (Optional[str]): "int8" to quantise the Linear layers dynamically when the trained weights are
-        loaded (CPU inference); null loads the weights as saved (fp32, or int8 from `cot-distill quantize`).
-        Training runs in fp32 only.
+    quantize (Optional[str]): "int8" to turn the Linear layers into `Int8Linear` (per-channel int8 weights,
+        per-token int8 activations) when the trained weights are loaded (CPU inference); null loads the weights
+        as saved (fp32, or int8 from `cot-distill quantize`). Training runs in fp32 only.
     RETURNS (Model[RelViews, List[torch.Tensor]]): Logits [n_pairs, nO] per view asked for.
     """
     if encoding not in ENCODINGS:
