@@ -70,7 +70,7 @@ class Int8Linear(torch.nn.Module):
 
     def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         packed = state_dict.pop(prefix + "_packed_params._packed_params", None)
-        if packed is not None:  # a layer that torch.ao's dynamic quantisation saved (int8 pipelines before issue 28)
+        if packed is not None:  # a layer that torch.ao's dynamic quantisation saved (int8 pipelines of version 0.1.0)
             weight, bias = packed
             for key in ("scale", "zero_point", "_packed_params.dtype"):
                 state_dict.pop(prefix + key, None)
@@ -126,7 +126,7 @@ def quantize_pipeline(nlp: Language) -> List[str]:
 
 
 # the note `cot-distill quantize` adds to meta.json's description, which marks a folder as its output; the second
-# is the note of the dynamically quantised pipelines written before issue 28
+# is the note of the dynamically quantised pipelines written by version 0.1.0
 INT8_NOTE = " (int8: Linear layers with int8 weights and per-token activations)"
 INT8_NOTES = (INT8_NOTE, " (int8: Linear layers dynamically quantised)")
 

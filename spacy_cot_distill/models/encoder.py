@@ -124,7 +124,7 @@ def EncoderModel(
         module = build(hf_encoder, tokenizer, msg["nO"])
         int8 = msg.get("int8") or quantize == "int8"
         if int8 and device.type != "cpu":
-            raise ValueError(f"int8 (dynamically quantised) models run on CPU only, not on {device}: load the "
+            raise ValueError(f"int8 models run on CPU only, not on {device}: load the "
                              "pipeline without a GPU, or an fp32 one with quantize = null")
         if msg.get("int8"):  # the int8 layers' weights load into int8 layers
             module = quantize_module(module.eval())
@@ -167,7 +167,7 @@ def _forward(model: Model, X: Any, is_train: bool):
     module = torch_module(model)
     if is_train:
         if is_quantized(module):
-            raise ValueError(f"{model.name} is int8 (dynamically quantised) and cannot be trained: train the fp32 "
+            raise ValueError(f"{model.name} is int8 and cannot be trained: train the fp32 "
                              "pipeline (quantize = null) and quantise it when loading it")
         set_module_dropout(module, model.attrs["dropout_rate"])
     parameter = next(module.parameters(), None)
