@@ -1,12 +1,13 @@
 """The workflows' last step: install the packaged pipeline, load it by name offline, and print what it finds.
 
-python scripts/smoke.py PACKAGE_DIR PACKAGE_NAME OURS.json BASELINE.json
+python scripts/smoke.py PACKAGE_DIR PACKAGE_NAME OURS.json [BASELINE.json]
 """
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 from wasabi import msg
 
@@ -23,7 +24,7 @@ print(json.dumps({"pipeline": nlp.pipe_names,
 """
 
 
-def main(package_dir: str, name: str, ours: str, baseline: str) -> None:
+def main(package_dir: str, name: str, ours: str, baseline: Optional[str] = None) -> None:
     wheel = next(Path(package_dir).glob(f"dist/{name}-*.whl"))  # the plugin's wheel lies beside it
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], check=True)
     # a fresh process with the hub switched off: the pipeline must need nothing but the installed packages
@@ -32,8 +33,10 @@ def main(package_dir: str, name: str, ours: str, baseline: str) -> None:
     out = subprocess.run([sys.executable, "-c", LOAD, name, SAMPLE], check=True, capture_output=True, text=True, env=env)
     found = json.loads(out.stdout)
 
-    scores = {"distilled (ours)": json.loads(Path(ours).read_text()), "baseline": json.loads(Path(baseline).read_text())}
-    msg.divider("Evaluation (text only), same encoder, data and budget")
+    scores = {"distilled (ours)": json.loads(Path(ours).read_text())}
+    if baseline is not None:
+        scores["baseline"] = json.loads(Path(baseline).read_text())
+    msg.divider("Evaluation (text only), same encoder, data and budget" if baseline is not None else "Evaluation (text only)")
     columns = [("ents P", "ents_p"), ("ents R", "ents_r"), ("ents F", "ents_f")]
     if any("rel_micro_f" in s for s in scores.values()):
         columns += [("rel P", "rel_micro_p"), ("rel R", "rel_micro_r"), ("rel F", "rel_micro_f")]

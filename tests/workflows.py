@@ -23,6 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = f"sk-test-{uuid.uuid4().hex}"
 
 
+def copy_project(project: Path) -> Path:
+    """A copy of the project's tracked files at `project`, to run its workflows in."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, project / name)
+    return project
+
+
 def first_tweets(src: Path, dst: Path, n: int) -> None:
     """The first `n` tweets of a Twitter CoNLL file (blocks separated by blank lines)."""
     blocks = src.read_text(encoding="utf8").split("\n\n")[:n]
@@ -48,11 +57,7 @@ def answer(messages) -> str:
 
 def check_all_llm_then_import_knowledge(source: Path, tmp_path: Path, encoder: Path) -> None:
     """`all-llm`, then `import-knowledge` of the ChatGPT file, in a copy of the project on 24 + 12 tweets of `source`."""
-    project = tmp_path / "project"
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in tracked:
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, project / name)
+    project = copy_project(tmp_path / "project")
     data = tmp_path / "data"
     small_data_dir(source, data)
     server = LLMServer().start()
