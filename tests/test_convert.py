@@ -101,6 +101,25 @@ def test_jsonl_left_out_entities_are_missing_and_empty_ones_are_o(tmp_path):
     assert "2 unlabelled docs" in " ".join(result.output.split()), result.output
 
 
+def test_jsonl_unlabelled_refuses_an_annotated_line_before_anything_is_written(tmp_path):
+    """--unlabelled: a raw file holds no annotation; a line with entities (even []) or relations is one line
+    naming the file and line, exit 1, and no output (so no LLM is asked about a gold doc unnoticed)."""
+    src = tmp_path / "raw.jsonl"
+    src.write_text(json.dumps({"text": "Messi joins Inter Miami"}) + "\n"
+                   + json.dumps({"text": "Nothing here", "entities": []}) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["convert", "jsonl", str(src), str(tmp_path / "raw.spacy"), "--unlabelled"])
+    assert result.exit_code == 1 and f"{src}:2" in result.output and "--unlabelled" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "raw.spacy").exists()
+    src.write_text(json.dumps({"text": "Messi joins Inter Miami"}) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["convert", "jsonl", str(src), str(tmp_path / "raw.spacy"), "--unlabelled"])
+    assert result.exit_code == 0, result.output
+    assert not load(tmp_path / "raw.spacy")[0].has_annotation("ENT_IOB")
+    result = runner.invoke(app, ["convert", "jsonl", str(src), str(tmp_path / "x.spacy"), "--unlabelled",
+                                 "--missing-as-empty"])
+    assert result.exit_code == 2 and "contradict" in result.output
+
+
 def test_docs_saved_before_the_relations_marker_read_as_annotated():
     vocab = Vocab()
     doc = Doc(vocab, words=["Obama", "visits", "Paris"])

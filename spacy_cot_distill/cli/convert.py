@@ -51,11 +51,18 @@ def jsonl_cli(
         help="Read a line without 'entities' or 'relations' as annotated with none (all O), as 0.1.0 did, "
              "not as unlabelled",
     ),
+    unlabelled: bool = typer.Option(
+        False, "--unlabelled",
+        help="The file holds raw posts only: refuse a line with 'entities' or 'relations' (before any LLM is asked "
+             "about it)",
+    ),
 ):
     """Your own data (text or tokens, entities, relations, knowledge) to a DocBin.
 
     A line without an 'entities' key is unlabelled (every entity tag missing); one without 'relations' is
     not annotated for relations.
     """
+    if unlabelled and missing_as_empty:
+        raise typer.BadParameter("--unlabelled and --missing-as-empty contradict each other: give one of them")
     with input_errors():
-        convert_jsonl(input_path, output_path, lang, missing_as_empty).print()
+        convert_jsonl(input_path, output_path, lang, missing_as_empty, unlabelled).print()

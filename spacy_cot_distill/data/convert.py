@@ -58,12 +58,12 @@ def convert_mnre(
 
 
 def convert_jsonl(
-    input_path: Path, output_path: Path, lang: str = "en", missing_as_empty: bool = False
+    input_path: Path, output_path: Path, lang: str = "en", missing_as_empty: bool = False, unlabelled: bool = False
 ) -> ConversionSummary:
     """Convert the generic JSONL format (see spacy_cot_distill.data.jsonl) to a DocBin.
 
     A line without "entities" is unlabelled, one without "relations" not annotated for relations;
-    `missing_as_empty` reads both as annotated with none.
+    `missing_as_empty` reads both as annotated with none; `unlabelled` refuses a line that has either.
     """
     refuse_overwrite(output_path, input_path)
     summary = ConversionSummary()
@@ -74,4 +74,4 @@ def convert_jsonl(
                 summary.skip("docs with overlapping entities (kept in doc.spans['entities'], not doc.ents)", str(doc._.doc_id))
             yield doc
 
-    return _write(count_overlaps(read_jsonl(input_path, Vocab(), lang, missing_as_empty)), output_path, summary)
+    return _write(count_overlaps(read_jsonl(input_path, Vocab(), lang, missing_as_empty, unlabelled)), output_path, summary)

@@ -80,7 +80,9 @@ def _optional_str(record: Dict[str, Any], key: str, path: Path, lineno: int) -> 
     return value
 
 
-def read_jsonl(path: Path, vocab: Vocab, lang: str = "en", missing_as_empty: bool = False) -> Iterator[Doc]:
+def read_jsonl(
+    path: Path, vocab: Vocab, lang: str = "en", missing_as_empty: bool = False, unlabelled: bool = False
+) -> Iterator[Doc]:
     """Read the generic JSONL format (see the module docstring) into docs.
 
     path (Path): the JSONL file.
@@ -88,8 +90,13 @@ def read_jsonl(path: Path, vocab: Vocab, lang: str = "en", missing_as_empty: boo
     lang (str): the language whose tokenizer splits "text" records.
     missing_as_empty (bool): read a record without "entities" or "relations" as annotated with none (all O, no
         relation) rather than as not annotated.
+    unlabelled (bool): the file holds raw docs only: a record with "entities" or "relations" (even empty ones) is
+        an error, so that a gold doc never reaches an unlabelled corpus, or an LLM bill, unnoticed.
     """
     path = Path(path)
+    if unlabelled and missing_as_empty:
+        raise ValueError("unlabelled and missing_as_empty contradict each other: an unlabelled file has no "
+                         "annotation to read as empty")
     tokenizer = spacy.blank(lang, vocab=vocab).tokenizer
     for lineno, record in read_json_lines(path):
         if isinstance(record.get("tokens"), list) and record["tokens"]:
@@ -100,6 +107,9 @@ def read_jsonl(path: Path, vocab: Vocab, lang: str = "en", missing_as_empty: boo
             doc, by_chars = tokenizer(record["text"]), True
         else:
             raise InputError(path, lineno, "expected a non-empty 'text' string or 'tokens' list")
+        if unlabelled and (record.get("entities") is not None or record.get("relations") is not None):
+            raise InputError(path, lineno, "has 'entities' or 'relations', but the file is read as unlabelled: "
+                             "remove the keys from raw posts, or convert labelled ones without --unlabelled")
         spans = _entities(doc, record, by_chars, path, lineno)
         if record.get("entities") is not None or missing_as_empty:
             doc.spans[SPANS_KEY] = spans
