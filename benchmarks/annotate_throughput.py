@@ -11,7 +11,7 @@ JSONL (`{"id": IMGID, "text": tokens joined by spaces}`, written to --work). Fig
 Threads: the single-process row runs torch on --threads threads (default: all cores); the --n-process 2
 and Ray rows give each process one thread per core it owns (OMP_NUM_THREADS=1 for 2 workers on 2 cores).
 
-  python benchmarks/annotate_throughput.py MODEL [--docs 4000] [--data ../shared/data/twitter2015/train.txt] [--record]
+  python -m benchmarks.annotate_throughput MODEL [--docs 4000] [--data ../shared/data/twitter2015/train.txt] [--record]
 """
 import argparse
 import json
@@ -137,7 +137,7 @@ def main() -> None:
     if args.record:
         write_file(RESULTS, RESULTS.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
                    f"## annotate throughput (issue 15): {n} tweets of {args.data.name}, model {args.model}\n\n"
-                   f"Command: `python benchmarks/annotate_throughput.py {' '.join(sys.argv[1:])}`; "
+                   f"Command: `python -m benchmarks.annotate_throughput {' '.join(sys.argv[1:])}`; "
                    f"{os.cpu_count()} cores, {load}.\n\n" + "\n".join(lines) + "\n")
 
 

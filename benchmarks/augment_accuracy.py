@@ -19,23 +19,21 @@ First run this script once with --rows none to write the train subset, augment i
       --kinds style,entity,image --pool /tmp/cot_ner_bench/twitter2017_train_gpt.spacy \\
       --model qwen --base-url http://127.0.0.1:PORT/v1 --cache /tmp/aug/cache.sqlite
 then
-  OMP_NUM_THREADS=1 python benchmarks/augment_accuracy.py twitter2017 /tmp/aug/t17_gpt100_aug.spacy \\
+  OMP_NUM_THREADS=1 python -m benchmarks.augment_accuracy twitter2017 /tmp/aug/t17_gpt100_aug.spacy \\
       --train-docs 100 --steps 60 --batch-words 500 --seeds 0,1,2
 """
 import argparse
 import json
 import os
 import statistics
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from spacy_cot_distill.data.docbin import read_docs, write_docs
 from spacy_cot_distill.files import write_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ner_accuracy import TRAININGS, Training, add_budget_arguments, evaluate, prepare, train  # noqa: E402
-from results import parse_settings, run_dir  # noqa: E402
+from benchmarks.ner_accuracy import TRAININGS, Training, add_budget_arguments, evaluate, prepare, train
+from benchmarks.results import parse_settings, run_dir
 
 KIND_ROWS = {"none": [], "style": ["style"], "entity": ["entity"], "image": ["image"],
              "all": ["style", "entity", "image"]}

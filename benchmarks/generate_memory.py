@@ -6,7 +6,7 @@ in a subprocess and reports that subprocess's peak resident memory (its `ru_maxr
 package that runs is the one Python imports in the subprocess: point PYTHONPATH at a checkout to measure it.
 No request is sent (a dry run), so no server is needed; the cache is a fresh, empty file each time.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/generate_memory.py [--docs 200000] [--work /tmp/generate_memory] [--record]
+    OMP_NUM_THREADS=1 nice -n 10 python -m benchmarks.generate_memory [--docs 200000] [--work /tmp/generate_memory] [--record]
 
 `--record` appends the figure as a row to the table of this benchmark in benchmarks/RESULTS.md.
 """
@@ -129,7 +129,8 @@ def main() -> None:
     docbin = args.work / f"tweets_{args.docs}.spacy"
     if not docbin.exists():
         print(f"building {docbin} ...", flush=True)
-        subprocess.run([sys.executable, __file__, "--docs", str(args.docs), "--build", str(docbin)], check=True)
+        subprocess.run([sys.executable, "-m", "benchmarks.generate_memory", "--docs", str(args.docs), "--build",
+                        str(docbin)], cwd=ROOT, check=True)
     cache = args.work / "cache.sqlite"
     for stale in args.work.glob("cache.sqlite*"):
         stale.unlink()
@@ -144,7 +145,7 @@ def main() -> None:
     print(f"{args.docs} docs ({docbin.stat().st_size / 1e6:.1f} MB DocBin), dims {DIMS}: "
           f"peak RSS {peak:.0f} MB (package from {checkout}, commit {commit}; {machine}; load {load})")
     if args.record:
-        invocation = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} python benchmarks/generate_memory.py {shlex.join(sys.argv[1:])}"
+        invocation = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} python -m benchmarks.generate_memory {shlex.join(sys.argv[1:])}"
         record(f"| {time.strftime('%Y-%m-%d')} | {commit} | {args.note} | {args.docs} | {peak:.0f} | {machine} "
                f"| {load} | `{invocation}` |")
 

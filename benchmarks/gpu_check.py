@@ -25,7 +25,7 @@ cut short resumes in the next call: finished trainings and results are kept):
   allocator routes CuPy's memory through torch); always run first;
 - smoke: the GPU-marked tests (`pytest -m gpu`: train, teach, annotate, int8
   refused, GPU entities = CPU entities);
-- mpnet, minilm: benchmarks/ner_accuracy.py rows (a) and (c) on Twitter-2017 with
+- mpnet, minilm: benchmarks.ner_accuracy rows (a) and (c) on Twitter-2017 with
   that encoder, recorded with the GPU's name and s/step in --results-dir/ner_gpu.jsonl,
   then the inference words/s of both models on the GPU and on this machine's CPU
   over the valid texts, and whether the two give the same entities
@@ -33,12 +33,12 @@ cut short resumes in the next call: finished trainings and results are kept):
 
 Results, the table and the log go to $OUT when it is set (the device tool's folder).
 
-  python benchmarks/gpu_check.py prepare                        # here: writes the chunks, prints the device calls
+  python -m benchmarks.gpu_check prepare                        # here: writes the chunks, prints the device calls
   bash benchmarks/gpu_check.sh stash                             # on the GPU, one call per chunk, back to back
   bash benchmarks/gpu_check.sh run smoke mpnet --gpu-id 0        # then the stages (env always first)
   bash benchmarks/gpu_check.sh run minilm --gpu-id 0
   # the same on this CPU, tiny budget (wheels for this Python):
-  python benchmarks/gpu_check.py prepare --python-version 3.11 --parts base,minilm
+  python -m benchmarks.gpu_check prepare --python-version 3.11 --parts base,minilm
   bash benchmarks/gpu_check.sh run smoke minilm --gpu-id -1 --home /tmp/gc --results-dir /tmp/gc/results \\
       --steps 4 --batch-words 200 --eval-every 2 --speed-docs 50
 """
@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "benchmarks"
 CHUNK_PREFIX = ".gc-"
 MANIFEST = ROOT / ".gc-manifest.json"
 # what one device call carries in all: the working tree and its carried paths
@@ -212,8 +211,7 @@ def prepare(args: argparse.Namespace) -> None:
         entry: Dict[str, Any] = {}
         if part == "base":
             entry["wheels"] = collect_wheels(staging / "wheels", args.python_version)
-            sys.path.insert(0, str(BENCHMARKS))
-            from ner_accuracy import make_data
+            from benchmarks.ner_accuracy import make_data
 
             for path in make_data(DATASET, args.data, args.cache / "data").values():
                 (staging / "work").mkdir(exist_ok=True)
@@ -383,7 +381,7 @@ def encoder_stage(stage: str, args: argparse.Namespace, pack: Path, env: Dict[st
         shutil.copytree(pack / "work", work)
     results = args.results_dir / "ner_gpu.jsonl"
     code = budget.run(f"{stage} train", [
-        sys.executable, str(BENCHMARKS / "ner_accuracy.py"), DATASET, "--rows", ",".join(ROWS), "--seeds",
+        sys.executable, "-m", "benchmarks.ner_accuracy", DATASET, "--rows", ",".join(ROWS), "--seeds",
         str(args.seed), "--steps", str(args.steps), "--batch-words", str(args.batch_words), "--eval-every",
         str(args.eval_every), "--encoder", str(pack / "encoders" / part), "--encoder-name", name, "--gpu-id",
         str(args.gpu_id), "--work", str(work), "--data", str(pack / "data"), "--results", str(results),
@@ -391,8 +389,8 @@ def encoder_stage(stage: str, args: argparse.Namespace, pack: Path, env: Dict[st
     if code != 0:
         return code
     return budget.run(f"{stage} speed", [
-        sys.executable, str(Path(__file__)), "speed", name, "--results-dir", str(args.results_dir), "--gpu-id",
-        str(args.gpu_id), "--steps", str(args.steps), "--batch-words", str(args.batch_words), "--seed",
+        sys.executable, "-m", "benchmarks.gpu_check", "speed", name, "--results-dir", str(args.results_dir),
+        "--gpu-id", str(args.gpu_id), "--steps", str(args.steps), "--batch-words", str(args.batch_words), "--seed",
         str(args.seed), "--docs", str(work / f"{DATASET}_valid_gpt.spacy"), "--speed-docs", str(args.speed_docs),
     ], env)
 
@@ -423,7 +421,7 @@ def run_stages(args: argparse.Namespace) -> int:
             if codes[stage] != 0 and stage == "env":
                 break
     finally:
-        codes["report"] = subprocess.run([sys.executable, str(Path(__file__)), "report", "--results-dir",
+        codes["report"] = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "report", "--results-dir",
                                           str(args.results_dir)], env=env, cwd=ROOT).returncode
         out = os.environ.get("OUT")
         if out:
@@ -444,8 +442,7 @@ def measure(args: argparse.Namespace) -> None:
     import spacy
     import torch
 
-    sys.path.insert(0, str(BENCHMARKS))
-    from ner_speed import words_per_second
+    from benchmarks.ner_speed import words_per_second
     from spacy_cot_distill.data.docbin import read_docs
 
     if args.gpu_id >= 0:
@@ -462,8 +459,7 @@ def measure(args: argparse.Namespace) -> None:
 
 def speed(args: argparse.Namespace) -> None:
     """Words/s of the stage's (a) and (c) models on the GPU and on the CPU, and their entities compared."""
-    sys.path.insert(0, str(BENCHMARKS))
-    from results import KEY_FIELDS, ResultsFile, provenance
+    from benchmarks.results import KEY_FIELDS, ResultsFile, provenance
 
     records = [r for r in ResultsFile(args.results_dir / "ner_gpu.jsonl").read()
                if (r["dataset"], r["encoder"], r["steps"], r["batch_words"], r["seed"])
@@ -478,8 +474,9 @@ def speed(args: argparse.Namespace) -> None:
             if device == "gpu" and gpu_id < 0:
                 continue
             with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
-                run([sys.executable, str(Path(__file__)), "measure", record["model"], "--docs", str(args.docs),
-                     "--gpu-id", str(gpu_id), "--speed-docs", str(args.speed_docs), "--out", tmp.name])
+                run([sys.executable, "-m", "benchmarks.gpu_check", "measure", record["model"], "--docs",
+                     str(args.docs), "--gpu-id", str(gpu_id), "--speed-docs", str(args.speed_docs), "--out", tmp.name],
+                    cwd=ROOT)
                 figures[device] = json.loads(Path(tmp.name).read_text())
         cpu, gpu = figures["cpu"], figures.get("gpu")
         line = {
@@ -500,9 +497,7 @@ def speed(args: argparse.Namespace) -> None:
 
 def report(args: argparse.Namespace) -> None:
     """The table of the runs recorded under --results-dir, into it as gpu_check.md and on stdout."""
-    sys.path.insert(0, str(BENCHMARKS))
-    from results import ResultsFile
-
+    from benchmarks.results import ResultsFile
     from spacy_cot_distill.files import write_file
 
     runs = ResultsFile(args.results_dir / "ner_gpu.jsonl").read()

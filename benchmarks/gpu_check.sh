@@ -6,7 +6,7 @@
 set -o pipefail
 cd "$(dirname "$0")/.."
 if [ -n "$OUT" ]; then
-    PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py "$@" 2>&1 | tee -a "$OUT/gpu_check.log"
+    PYTHONUNBUFFERED=1 python3 -m benchmarks.gpu_check "$@" 2>&1 | tee -a "$OUT/gpu_check.log"
 else
-    PYTHONUNBUFFERED=1 exec python3 benchmarks/gpu_check.py "$@"
+    PYTHONUNBUFFERED=1 exec python3 -m benchmarks.gpu_check "$@"
 fi

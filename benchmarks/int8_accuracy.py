@@ -9,7 +9,7 @@ against the gold entities. Each is also run at batch 1 and at batch 64, and the 
 entities differ between the two are counted: int8 must give 0 (issue 28; per-batch activation
 scales gave 136 of 723 on a trained Twitter-2017 model). Speed: benchmarks/ner_speed.py.
 
-  OMP_NUM_THREADS=1 nice -n 15 python benchmarks/int8_accuracy.py MODEL VALID [--record]
+  OMP_NUM_THREADS=1 nice -n 15 python -m benchmarks.int8_accuracy MODEL VALID [--record]
 
 `--record` appends the table to benchmarks/RESULTS.md.
 """
@@ -23,10 +23,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import spacy
 from spacy.tokens import Doc, DocBin
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ner_accuracy import evaluate  # noqa: E402
-from results import ROOT  # noqa: E402
-from spacy_cot_distill.files import write_file  # noqa: E402
+from benchmarks.ner_accuracy import evaluate
+from benchmarks.results import ROOT
+from spacy_cot_distill.files import write_file
 
 INT8 = {"components": {"cot_ner": {"model": {"quantize": "int8"}}}}
 
@@ -63,7 +62,7 @@ def main() -> None:
         path = ROOT / "benchmarks" / "RESULTS.md"
         section = (f"## int8 F1 cost (issue 28: per-token activations): cot_ner fp32 vs int8 on {args.valid.name}\n\n"
                    f"Model `{args.model}`{' (' + args.note + ')' if args.note else ''}; text only; "
-                   f"`python benchmarks/int8_accuracy.py {shlex.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
+                   f"`python -m benchmarks.int8_accuracy {shlex.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
                    f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, load average "
                    f"{os.getloadavg()[0]:.1f} (predict s is wall time under that load, not a speed figure: "
                    "benchmarks/ner_speed.py).\n\n" + "\n".join(lines) + "\n")

@@ -8,11 +8,10 @@ share of docs whose knowledge opens with "Named entities:" and holds a
 "Reasoning:" section (what `answer_sections` reorders). `teacher_max_length`'s
 default is chosen from the 90th percentile (capped at the encoder's 512 positions).
 
-  python benchmarks/knowledge_lengths.py --data ../shared/data
+  python -m benchmarks.knowledge_lengths --data ../shared/data
 """
 import argparse
 import statistics
-import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -23,8 +22,7 @@ from spacy_cot_distill.data.twitter import read_twitter
 from spacy_cot_distill.models.views import knowledge_ids, word_pieces
 from spacy_cot_distill.packaged_encoders import PACKAGED
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import KNOWLEDGE_SOURCES, YEAR  # noqa: E402
+from benchmarks.results import KNOWLEDGE_SOURCES, YEAR
 
 PERCENTILES = (50, 75, 90, 95, 99)
 

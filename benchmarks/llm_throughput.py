@@ -4,7 +4,7 @@ Prints completed requests/s of `generate` at each concurrency (fresh cache each 
 request goes to the server, which runs in its own process) and docs/s of a re-run on a full cache
 (no request sent).
 
-    python benchmarks/llm_throughput.py [--delay 0.2] [--seconds 5]
+    python -m benchmarks.llm_throughput [--delay 0.2] [--seconds 5]
 """
 import argparse
 import os
@@ -19,19 +19,19 @@ from pathlib import Path
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-SERVER = Path(__file__).parents[1] / "tests" / "llm_server.py"
-sys.path.insert(0, str(SERVER.parent))
-from llm_server import completion  # noqa: E402
+from spacy_cot_distill.llm import LLMSettings, ResponseCache, generate
+from spacy_cot_distill.llm.generate import build_requests
+from spacy_cot_distill.llm.prompts import PromptTemplates
+from tests.llm_server import completion
 
-from spacy_cot_distill.llm import LLMSettings, ResponseCache, generate  # noqa: E402
-from spacy_cot_distill.llm.generate import build_requests  # noqa: E402
-from spacy_cot_distill.llm.prompts import PromptTemplates  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
 def server_process(delay: float):
     """The loopback server in its own process, so it does not share the client's interpreter lock."""
-    proc = subprocess.Popen([sys.executable, str(SERVER), "--delay", str(delay)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.llm_server", "--delay", str(delay)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
     try:
         yield proc.stdout.readline().strip()
     finally:

@@ -24,9 +24,9 @@ the run's key (dataset, row, seed, steps, batch words, settings, student setting
 scores, the learning curve, seconds, commit and machine. A run already recorded
 is skipped, so a study can be spread over several sittings and resumed after a
 kill; trained models are kept under --work. Summarise with
-`python benchmarks/summary.py ner`.
+`python -m benchmarks.summary ner`.
 
-  OMP_NUM_THREADS=1 nice -n 15 python benchmarks/ner_accuracy.py twitter2017 --rows a,b,c,e --seeds 0,1,2
+  OMP_NUM_THREADS=1 nice -n 15 python -m benchmarks.ner_accuracy twitter2017 --rows a,b,c,e --seeds 0,1,2
   ... --rows c,e --set components.cot_ner.max_length=128      (a screen: settings are part of the key)
   ... --rows c,t,f --seeds 0,1,2                               (two-stage against joint; one teacher, seed 0)
   ... --rows f --student-set components.cot_ner.temperature=2  (a student setting: the same teacher, taught once)
@@ -39,9 +39,9 @@ distilled row's teacher STUDY_TEACHER's setting, recorded as "study_settings".
 import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -49,16 +49,16 @@ import spacy
 import numpy
 import srsly
 from spacy.scorer import get_ner_prf
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import Example
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import (  # noqa: E402
+from benchmarks.results import (
     KNOWLEDGE_SOURCES, ROOT, YEAR, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings,
-    provenance, resolve_encoder, run_dir, run_key, spacy_train,
+    record_runs, resolve_encoder, run_dir, spacy_train, trained_fields,
 )
-from spacy_cot_distill.data.convert import convert_twitter  # noqa: E402
-from spacy_cot_distill.files import write_file  # noqa: E402
+from spacy_cot_distill.data.convert import convert_twitter
+from spacy_cot_distill.evaluate import gold_examples, words_only
+from spacy_cot_distill.files import write_file
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
 DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a"), ("g", "f"), ("g", "b"), ("g", "a"),
                ("u", "a"), ("u", "p"), ("u", "c"), ("p", "a"), ("x", "a")]
 OTHER = {"twitter2015": "twitter2017", "twitter2017": "twitter2015"}
+# the train docs of each dataset: the gold docs of a full-gold record written before records held "gold_docs"
+TRAIN_DOCS = {"twitter2017": 3373, "twitter2015": 4000}
 
 
 def knowledge_without_nulls(src: Path, dst: Path) -> Path:
@@ -146,6 +148,14 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
 # unlabelled corpus (spaCy reads the train corpus anew each epoch only with max_epochs = -1)
 STUDY_TEACHER: Dict[str, Any] = {"components.cot_ner.answer_sections": ["Named entities"]}
 STUDY_MIX: Dict[str, Any] = {"corpora.train.unlabelled_share": 0.5, "training.max_epochs": -1}
+# the rows of the label-efficiency plot (those not run yet are left out), and the settings of the full-gold runs
+# it compares: (c) with the study's teacher, (a) and the others as run
+STUDY_ROWS = ("a", "c", "u", "p", "s", "s0", "x", "aug")
+STUDY_AT_FULL_GOLD = {"c": STUDY_TEACHER}
+# the split the runs are scored on, as the plots name it
+EVAL_SPLIT = "valid"
+# the rows the plots compare by default: the converged study's and the label-efficiency study's
+PLOT_ROWS = ("a", "b", "c", "e") + STUDY_ROWS[2:]
 
 
 def split_train(docs_path: Path, fraction: float, seed: int, work: Path) -> Tuple[Path, Path]:
@@ -181,9 +191,7 @@ def labelled_by(model: Path, docs_path: Path, out: Path) -> Path:
         nlp = spacy.load(model)
         nlp.get_pipe("cot_ner").cfg["use_knowledge_at_inference"] = True
         docs = read_docs(docs_path, nlp.vocab)
-        inputs = [Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d],
-                      user_data=dict(d.user_data)) for d in docs]
-        for doc, predicted in zip(docs, nlp.pipe(inputs)):
+        for doc, predicted in zip(docs, nlp.pipe(words_only(d, with_knowledge=True) for d in docs)):
             doc.set_ents([doc.char_span(e.start_char, e.end_char, e.label_) for e in predicted.ents],
                          default="outside")
         write_docs(out, docs)
@@ -320,16 +328,11 @@ def evaluate(model: Path, valid: Path, use_knowledge: bool = False, config: Opti
     nlp = spacy.load(model, config=config or {})
     if use_knowledge:
         nlp.get_pipe("cot_ner").cfg["use_knowledge_at_inference"] = True
-    refs = list(DocBin().from_disk(valid).get_docs(nlp.vocab))
-    inputs = []
-    for ref in refs:
-        doc = Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref])
-        doc.user_data.update(ref.user_data)
-        inputs.append(doc)
+    examples = gold_examples(nlp, valid, with_knowledge=True)
     start = time.time()
-    preds = list(nlp.pipe(inputs))
+    preds = list(nlp.pipe(eg.predicted for eg in examples))
     seconds = time.time() - start
-    scores = get_ner_prf([Example(p, r) for p, r in zip(preds, refs)])
+    scores = get_ner_prf([Example(p, eg.reference) for p, eg in zip(preds, examples)])
     return {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"],
             "per_type": scores["ents_per_type"], "predict_seconds": seconds}
 
@@ -352,6 +355,41 @@ def prepare(args: argparse.Namespace) -> dict:
     args.work.mkdir(parents=True, exist_ok=True)
     return make_data(args.dataset, args.data, args.work)
 
+
+def run_row(key: Dict[str, Any], paths: dict, args: argparse.Namespace) -> Dict[str, Any]:
+    """Train (or read back) and score the run of `key`: its record's fields."""
+    row = key["row"]
+    _, trained, use_knowledge = ROWS[row]
+    spec = TRAININGS[trained]
+    out, training, teacher, study = fit(trained, paths, args, key["seed"], key["settings"], key["student_settings"])
+    fields: Dict[str, Any] = {"study_settings": study} if study else {}
+    if spec.unlabelled or spec.labeller:
+        fields.update({"unlabelled": spec.unlabelled, "labelled_by": spec.labeller})
+    return {
+        **fields,
+        **evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge),
+        # the train docs whose gold tags the row learns from (the label-efficiency plot's x)
+        "gold_docs": round(key["gold_fraction"] * count_docs(paths["train", spec.knowledge])),
+        "eval_every": args.eval_every,
+        # a row that scores another row's model ((e): (c)'s) has no curve of its own
+        **trained_fields(training, ("ents_f", "ents_p", "ents_r"), trained, own_curve=trained == row),
+        # a two-stage student's teacher and its one-off cost, apart from the student's own seconds
+        **({"teacher": teacher} if teacher else {}),
+    }
+
+
+def cells(record: Dict[str, Any]) -> str:
+    """A recorded run's scores and seconds, as cells of the progress table."""
+    return (f"P {100 * record['p']:.1f} | R {100 * record['r']:.1f} | F {100 * record['f']:.1f} "
+            f"| train {record['train_seconds']:.0f} s | {record['step_seconds'] or 0:.2f} s/step")
+
+
+@lru_cache(maxsize=None)
+def count_docs(path: Path) -> int:
+    """The number of docs in the DocBin `path`."""
+    from spacy_cot_distill.data.docbin import read_docs
+
+    return len(read_docs(path))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -386,46 +424,16 @@ def main() -> None:
             teacher = TRAININGS[spec.teacher]
             check_overrides(ROOT / "configs" / teacher.config, {**teacher.overrides, **settings}, f"{row}'s teacher")
     paths = prepare(args)
-    results = ResultsFile(args.results)
     print(f"encoder {args.encoder_name}, {args.steps} steps of {args.batch_words} words, eval every "
           f"{args.eval_every}, settings {settings}, student settings {student_settings}, cpu count {os.cpu_count()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, results {args.results}", flush=True)
-    fraction = args.gold_fraction
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for row in rows:
-            _, trained, use_knowledge = ROWS[row]
-            record: Dict[str, Any] = {
-                "benchmark": "ner", "dataset": args.dataset, "row": row, "seed": seed, "steps": args.steps,
-                "batch_words": args.batch_words, "settings": settings, "student_settings": student_settings,
-                "encoder": args.encoder_name, "gold_fraction": fraction,
-            }
-            if run_key(record) in results.keys():
-                print(f"recorded, skipped: {args.dataset} ({row}) seed {seed} gold {fraction:g}", flush=True)
-                continue
-            out, training, teacher, study = fit(trained, paths, args, seed, settings, student_settings)
-            spec = TRAININGS[trained]
-            if study:
-                record["study_settings"] = study
-            if spec.unlabelled or spec.labeller:
-                record.update({"unlabelled": spec.unlabelled, "labelled_by": spec.labeller})
-            scores = evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge)
-            points = curve(training, "ents_f", "ents_p", "ents_r")
-            record.update(scores)
-            record.update({
-                "eval_every": args.eval_every, "trained_as": trained, "model": str(out / "model-best"),
-                # spaCy's model-best is the last evaluation with the best score
-                "best_step": max(reversed(points), key=lambda p: p["f"] or 0.0)["step"] if points else None,
-                # a row that scores another row's model ((e): (c)'s) has no curve of its own
-                "curve": points if trained == row else [],
-                "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
-                # a two-stage student's teacher and its one-off cost, apart from the student's own seconds
-                **({"teacher": teacher} if teacher else {}),
-                **provenance(args.gpu_id),
-            })
-            results.append(record)
-            print(f"| {args.dataset} | ({row}) | {seed} | P {100 * scores['p']:.1f} | R {100 * scores['r']:.1f} "
-                  f"| F {100 * scores['f']:.1f} | train {training.seconds:.0f} s | {training.step_seconds or 0:.2f} "
-                  f"s/step |", flush=True)
+    keys = (
+        {"benchmark": "ner", "dataset": args.dataset, "row": row, "seed": seed, "steps": args.steps,
+         "batch_words": args.batch_words, "settings": settings, "student_settings": student_settings,
+         "encoder": args.encoder_name, "gold_fraction": args.gold_fraction}
+        for seed in (int(s) for s in args.seeds.split(",")) for row in rows
+    )
+    record_runs(ResultsFile(args.results), keys, partial(run_row, paths=paths, args=args), cells, args.gpu_id)
 
 
 if __name__ == "__main__":

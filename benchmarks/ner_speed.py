@@ -9,8 +9,8 @@ Speed does not depend on what the weights learnt, so `--train-quick` trains
 both pipelines for a few steps when no trained ones are given; the figures are
 recorded with `--record` (machine, load before and after, command).
 
-  OMP_NUM_THREADS=1 python benchmarks/ner_speed.py --train-quick --record
-  OMP_NUM_THREADS=1 python benchmarks/ner_speed.py --baseline A/model-best --cot-ner C/model-best
+  OMP_NUM_THREADS=1 python -m benchmarks.ner_speed --train-quick --record
+  OMP_NUM_THREADS=1 python -m benchmarks.ner_speed --baseline A/model-best --cot-ner C/model-best
 """
 import argparse
 import os
@@ -24,11 +24,10 @@ from typing import Dict, List
 import spacy
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ner_accuracy import make_data  # noqa: E402
-from results import ROOT, resolve_encoder, spacy_train  # noqa: E402
-from spacy_cot_distill.data.docbin import read_docs  # noqa: E402
-from spacy_cot_distill.files import write_file  # noqa: E402
+from benchmarks.ner_accuracy import make_data
+from benchmarks.results import ROOT, resolve_encoder, spacy_train
+from spacy_cot_distill.data.docbin import read_docs
+from spacy_cot_distill.files import write_file
 
 INT8 = {"components": {"cot_ner": {"model": {"quantize": "int8"}}}}
 
@@ -107,7 +106,7 @@ def main() -> None:
         path = ROOT / "benchmarks" / "RESULTS.md"
         section = (
             f"### ner_speed.py, {time.strftime('%Y-%m-%d')}: stock vs student fp32 vs student int8\n\n"
-            f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/ner_speed.py "
+            f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python -m benchmarks.ner_speed "
             f"{shlex.join(sys.argv[1:])}`; models {args.baseline}, {args.cot_ner}; {len(texts)} docs of "
             f"{docs_path.name}, {n_words} words, from their text; {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}; load average (1 min) "

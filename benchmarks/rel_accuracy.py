@@ -15,19 +15,18 @@ Each record also holds `train_pairs_per_second`: the training pairs of a batch
 cot_rel's encoding is a setting like any other, so the two run side by side on
 the same budget and seed with, e.g.:
 
-  python benchmarks/rel_accuracy.py --rows baseline,distilled --set components.cot_rel.model.encoding=per_pair
+  python -m benchmarks.rel_accuracy --rows baseline,distilled --set components.cot_rel.model.encoding=per_pair
 
 Data: MNRE v2 with the Qwen2.5-Coder-1.5B knowledge, converted from --data into --work
 (or DocBins of your own: --train and --dev, made with `cot-distill convert mnre ... --knowledge ...`).
 Each run appends one JSON line to --results (benchmarks/results/rel.jsonl); a
-recorded run is skipped. Summarise with `python benchmarks/summary.py rel`.
+recorded run is skipped. Summarise with `python -m benchmarks.summary rel`.
 
-  OMP_NUM_THREADS=1 nice -n 15 python benchmarks/rel_accuracy.py --rows baseline,distilled,teacher --seeds 0,1,2
+  OMP_NUM_THREADS=1 nice -n 15 python -m benchmarks.rel_accuracy --rows baseline,distilled,teacher --seeds 0,1,2
 """
 import argparse
 import math
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,15 +34,14 @@ from typing import Any, Dict, Tuple
 
 import spacy
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import (  # noqa: E402
-    ROOT, ResultsFile, add_run_arguments, check_overrides, curve, parse_settings, provenance, resolve_encoder,
-    run_dir, run_key, spacy_train,
+from benchmarks.results import (
+    ROOT, ResultsFile, add_run_arguments, check_overrides, parse_settings, record_runs, resolve_encoder, run_dir,
+    spacy_train, trained_fields,
 )
-import spacy_cot_distill  # noqa: E402,F401  (doc extensions, registered functions)
-from spacy_cot_distill.data.convert import convert_mnre  # noqa: E402
-from spacy_cot_distill.data.docbin import read_docs  # noqa: E402
-from spacy_cot_distill.readers import create_pairs_corpus  # noqa: E402
+import spacy_cot_distill  # noqa: F401  (doc extensions, registered functions)
+from spacy_cot_distill.data.convert import convert_mnre
+from spacy_cot_distill.data.docbin import read_docs
+from spacy_cot_distill.readers import create_pairs_corpus
 
 # training -> (config, its overrides); a component setting renamed is a one-line edit here
 TRAININGS: Dict[str, Tuple[str, Dict[str, Any]]] = {
@@ -57,6 +55,10 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
     "teacher": ("its teacher view, knowledge at inference", "distilled", True),
 }
 DIFFERENCES = [("distilled", "baseline")]
+# the split the runs are scored on, as the plots name it
+EVAL_SPLIT = "dev"
+# the rows the plots compare by default
+PLOT_ROWS = tuple(ROWS)
 MIN_LABEL_PAIRS = 20
 
 
@@ -120,50 +122,44 @@ def main() -> None:
     train_words, train_pairs = train_size(paths["train"], int(settings.get("corpora.train.limit", 0)))
     steps = args.steps or max(1, math.ceil(args.epochs * train_words / args.batch_words))
     pairs_per_step = train_pairs * args.batch_words / train_words  # batches hold about batch_words words
-    results = ResultsFile(args.results)
     print(f"encoder {encoder_name}, {steps} steps of {args.batch_words} words "
           f"({'--steps' if args.steps else f'{args.epochs} epochs'}), eval every {args.eval_every}, settings "
           f"{settings}, cpu count {os.cpu_count()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
           f"results {args.results}", flush=True)
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for row in rows:
-            _, trained, knowledge = ROWS[row]
-            record: Dict[str, Any] = {
-                "benchmark": "rel", "dataset": args.dataset, "row": row, "seed": seed, "steps": steps,
-                "batch_words": args.batch_words, "settings": settings, "encoder": encoder_name,
-            }
-            if run_key(record) in results.keys():
-                print(f"recorded, skipped: {args.dataset} ({row}) seed {seed}", flush=True)
-                continue
-            config, overrides = TRAININGS[trained]
-            out = run_dir(args.work, args.dataset, trained, f"{steps}x{args.batch_words}", f"e{args.eval_every}",
-                          f"s{seed}", settings=settings, encoder=encoder_name)
-            training = spacy_train(ROOT / "configs" / config, out, {
-                "paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "paths.encoder": encoder,
-                "training.max_steps": steps, "training.eval_frequency": args.eval_every,
-                "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
-                "training.batcher.size": args.batch_words, "system.seed": seed, **overrides, **settings,
-            }, args.gpu_id)
-            scores = evaluate(out / "model-best", paths["dev"], knowledge)
-            points = curve(training, "rel_micro_f", "rel_micro_p", "rel_micro_r")
-            record.update(scores)
-            pairs_per_second = pairs_per_step / training.step_seconds if training.step_seconds else None
-            record.update({
-                "train_words": train_words, "train_pairs": train_pairs, "train_pairs_per_second": pairs_per_second,
-                "epochs": None if args.steps else args.epochs, "eval_every": args.eval_every, "trained_as": trained,
-                "train_data": str(paths["train"]), "dev_data": str(paths["dev"]), "model": str(out / "model-best"),
-                # spaCy's model-best is the last evaluation with the best score
-                "best_step": max(reversed(points), key=lambda p: p["f"] or 0.0)["step"] if points else None,
-                # the teacher view is not evaluated during training: its curve would be the student's
-                "curve": [] if knowledge else points,
-                "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
-                **provenance(args.gpu_id),
-            })
-            results.append(record)
-            print(f"| {args.dataset} | {row} | {seed} | P {100 * scores['p']:.2f} | R {100 * scores['r']:.2f} "
-                  f"| F {100 * scores['f']:.2f} | acc {100 * scores['acc']:.2f} | train {training.seconds:.0f} s "
-                  f"| {training.step_seconds or 0:.2f} s/step | {pairs_per_second or 0:.1f} pairs/s |", flush=True)
 
+    def run(key: Dict[str, Any]) -> Dict[str, Any]:
+        """Train (or read back) and score the run of `key`: its record's fields."""
+        _, trained, knowledge = ROWS[key["row"]]
+        config, overrides = TRAININGS[trained]
+        out = run_dir(args.work, args.dataset, trained, f"{steps}x{args.batch_words}", f"e{args.eval_every}",
+                      f"s{key['seed']}", settings=settings, encoder=encoder_name)
+        training = spacy_train(ROOT / "configs" / config, out, {
+            "paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "paths.encoder": encoder,
+            "training.max_steps": steps, "training.eval_frequency": args.eval_every,
+            "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
+            "training.batcher.size": args.batch_words, "system.seed": key["seed"], **overrides, **settings,
+        }, args.gpu_id)
+        return {
+            **evaluate(out / "model-best", paths["dev"], knowledge),
+            "train_words": train_words, "train_pairs": train_pairs,
+            "train_pairs_per_second": pairs_per_step / training.step_seconds if training.step_seconds else None,
+            "epochs": None if args.steps else args.epochs, "eval_every": args.eval_every,
+            "train_data": str(paths["train"]), "dev_data": str(paths["dev"]),
+            # the teacher view is not evaluated during training: its curve would be the student's
+            **trained_fields(training, ("rel_micro_f", "rel_micro_p", "rel_micro_r"), trained, own_curve=not knowledge),
+        }
+
+    keys = ({"benchmark": "rel", "dataset": args.dataset, "row": row, "seed": seed, "steps": steps,
+             "batch_words": args.batch_words, "settings": settings, "encoder": encoder_name}
+            for seed in (int(s) for s in args.seeds.split(",")) for row in rows)
+    record_runs(ResultsFile(args.results), keys, run, cells, args.gpu_id)
+
+
+def cells(record: Dict[str, Any]) -> str:
+    """A recorded run's scores, seconds and pairs per second, as cells of the progress table."""
+    return (f"P {100 * record['p']:.2f} | R {100 * record['r']:.2f} | F {100 * record['f']:.2f} "
+            f"| acc {100 * record['acc']:.2f} | train {record['train_seconds']:.0f} s "
+            f"| {record['step_seconds'] or 0:.2f} s/step | {record['train_pairs_per_second'] or 0:.1f} pairs/s")
 
 if __name__ == "__main__":
     main()

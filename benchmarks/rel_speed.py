@@ -10,7 +10,7 @@ sentence (2 within it, 6 with its neighbours). Each size is one `nlp()` call on
 one doc after a warm-up; the machine's load (os.getloadavg) is printed with it.
 Linear cost gives a 5,000 / 500 ratio near 10 (the target: at most 12).
 
-    OMP_NUM_THREADS=1 python benchmarks/rel_speed.py [--sizes 500,1000,2000,5000] [--encoding per_pair] [--record]
+    OMP_NUM_THREADS=1 python -m benchmarks.rel_speed [--sizes 500,1000,2000,5000] [--encoding per_pair] [--record]
 
 `--record` appends the figures to benchmarks/RESULTS.md; `--label` says on what
 machine and code they were taken (e.g. "loaded shared machine, old code").

@@ -1,12 +1,14 @@
 """The results files of the accuracy benchmarks: one JSON line per run, resumable, summarised and plotted.
 
 A run is one (dataset, row, seed, steps, batch words, settings, student settings,
-encoder): its key. `ResultsFile.append` writes a run's record as one whole line in a single
+encoder, gold fraction): its key. `ResultsFile.append` writes a run's record as one whole line in a single
 write, flushed and synced, so that a killed run leaves either the whole line or
 nothing; a torn last line (a crash of the machine) is ignored with a warning and
-cut off before the next append. A benchmark skips the runs whose key is
-recorded. `summarise` and `plot_curves` read the records back: mean +- std over
-seeds, and valid F1 against step per row.
+cut off before the next append. `record_runs` is the benchmarks' loop: it skips
+the runs whose key is recorded, and records each other run as it finishes.
+`summarise` and the plots read the records back: mean +- std over seeds
+(`plot_final_f1`), F1 against step per row (`plot_curves`), and F1 against the
+gold docs of the label-efficiency study (`plot_label_efficiency`).
 """
 import io
 import json
@@ -15,12 +17,13 @@ import shutil
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from thinc.api import Config
 
@@ -207,6 +210,45 @@ def curve(training: Training, f_key: str, p_key: str, r_key: str) -> List[Dict[s
     ]
 
 
+def trained_fields(training: Training, score_keys: Tuple[str, str, str], trained_as: str,
+                   own_curve: bool = True) -> Dict[str, Any]:
+    """The record fields of a run that scores `training`'s model-best: the model, the training's name, the best
+    step, the learning curve and the seconds.
+
+    score_keys: the dev scores' keys of F, P and R, e.g. ("ents_f", "ents_p", "ents_r").
+    own_curve: False for a row that scores another row's model, or its model read otherwise than the curve was
+        measured (a teacher view reading the knowledge): its curve is left empty, not the other's repeated.
+    """
+    points = curve(training, *score_keys)
+    return {
+        "trained_as": trained_as, "model": str(training.output / "model-best"),
+        # spaCy's model-best is the last evaluation with the best score
+        "best_step": max(reversed(points), key=lambda p: p["f"] or 0.0)["step"] if points else None,
+        "curve": points if own_curve else [],
+        "train_seconds": round(training.seconds, 1), "step_seconds": training.step_seconds,
+    }
+
+
+def record_runs(results: ResultsFile, keys: Iterable[Dict[str, Any]], run: Callable[[Dict[str, Any]], Dict[str, Any]],
+                cells: Callable[[Dict[str, Any]], str], gpu_id: int = -1) -> None:
+    """Run and record each run of `keys` that `results` does not hold yet, one line each as it finishes.
+
+    keys: records of the KEY_FIELDS (and "benchmark"), in the order to run them.
+    run: trains (or reads back) and scores the run of a key; returns its fields (scores, `trained_fields`, ...).
+        Its record is the key, those fields and the provenance.
+    cells: a record's figures, printed after its dataset, row and seed as a markdown table line.
+    The file is read again before each run, so that a run recorded meanwhile (by another sitting) is skipped.
+    """
+    for key in keys:
+        if run_key(key) in results.keys():
+            gold = f" gold {key['gold_fraction']:g}" if "gold_fraction" in key else ""
+            print(f"recorded, skipped: {key['dataset']} ({key['row']}) seed {key['seed']}{gold}", flush=True)
+            continue
+        record = {**key, **run(key), **provenance(gpu_id)}
+        results.append(record)
+        print(f"| {key['dataset']} | ({key['row']}) | {key['seed']} | {cells(record)} |", flush=True)
+
+
 def run_dir(work: Path, *parts: Any, settings: Dict[str, Any], encoder: str,
             student_settings: Optional[Dict[str, Any]] = None) -> Path:
     """The training folder of a run under `work`: readable parts, then a digest of the settings and encoder."""
@@ -367,70 +409,211 @@ def _difference(name: str, here: List[Dict[str, Any]], ref: List[Dict[str, Any]]
             f"per common seed: {', '.join(f'{d:+.1f}' for d in per_seed) or 'none'})")
 
 
-def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefix: Path) -> List[Path]:
-    """One PNG per dataset, `{prefix}_{dataset}.png`: dev F1 against step, a line per (row, budget, settings).
-
-    The line is the mean over seeds at each evaluated step; the band spans the
-    seeds' lowest to highest F1. Rows without a learning curve are left out.
-    """
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_dataset: Dict[str, Dict[Tuple, List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    return plt
+
+
+def _colour(palette: Sequence[str], row: str) -> Any:
+    """A row's colour, the same in every plot drawn with the same `palette` (the rows, in order)."""
+    return _pyplot().get_cmap("tab10").colors[list(palette).index(row) % 10]
+
+
+def compared_runs(records: Iterable[Dict[str, Any]], rows: Sequence[str],
+                  full_gold_settings: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[Tuple, List[Dict[str, Any]]]:
+    """The runs of `rows` that the plots compare, by (dataset, gold fraction, row): those without settings or
+    student settings (not the screens), at full gold those with the settings `full_gold_settings` gives the row; of
+    a row run on several budgets or encoders, the one with the most seeds, then the most steps."""
+    wanted = full_gold_settings or {}
+    runs: Dict[Tuple, Dict[Tuple, List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in _dedup(records):
-        if r.get("curve"):
-            by_dataset[r["dataset"]][(r["row"],) + _group_key(r)[1:]].append(r)
+        key = dict(zip(KEY_FIELDS, run_key(r)))
+        settings = json.dumps(wanted.get(r["row"], {}) if key["gold_fraction"] == 1 else {}, sort_keys=True)
+        if r["row"] in rows and key["settings"] == settings and key["student_settings"] == "{}":
+            budget = (key["steps"], key["batch_words"], key["encoder"])
+            runs[(key["dataset"], key["gold_fraction"], r["row"])][budget].append(r)
+    return {k: max(b.items(), key=lambda item: (len(item[1]), item[0][0]))[1] for k, b in runs.items()}
+
+
+def _save(fig: Any, path: Path) -> Path:
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    _pyplot().close(fig)
+    return write_file(path, png.getvalue())
+
+
+def _band(ax: Any, x: Sequence[float], values: Sequence[List[float]], label: str, colour: Any) -> None:
+    """A line through the means of `values` (a list of seeds' values per x), its band from the lowest to the
+    highest seed."""
+    means = [statistics.mean(v) for v in values]
+    ax.plot(x, means, marker="o", markersize=4, label=label, color=colour)
+    if len(x) == 1:  # a band needs two points: the seeds' span as an error bar
+        ax.errorbar(x, means, yerr=[[means[0] - min(values[0])], [max(values[0]) - means[0]]], color=colour,
+                    capsize=4)
+    elif any(len(v) > 1 for v in values):
+        ax.fill_between(x, [min(v) for v in values], [max(v) for v in values], color=colour, alpha=0.15, linewidth=0)
+
+
+def _seeds(runs: Iterable[List[Any]]) -> str:
+    """How many seeds each point of a line has: n=3, or n=1-3."""
+    counts = sorted({len(r) for r in runs})
+    return f"n={counts[0]}" if len(counts) == 1 else f"n={counts[0]}-{counts[-1]}"
+
+
+def plot_curves(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefix: Path, rows: Sequence[str],
+                split: str = "valid") -> List[Path]:
+    """Dev F1 against step, a line per row of `rows`: one PNG per dataset, `{prefix}_{dataset}.png`, and one per
+    dataset and gold fraction of the label-efficiency study, `{prefix}_{dataset}_gold{fraction}.png`.
+
+    The runs are those `compared_runs` picks (no screens). The line is the mean over
+    seeds at each evaluated step; the band spans the seeds' lowest to highest F1.
+    Rows without a learning curve (a teacher view scoring another row's model) are left out.
+    """
+    plt = _pyplot()
+    plots: Dict[Tuple, Dict[str, List[Dict[str, Any]]]] = defaultdict(dict)
+    for (dataset, fraction, row), runs in compared_runs(records, rows).items():
+        if all(r.get("curve") for r in runs):
+            plots[dataset, fraction][row] = runs
     written = []
-    for dataset, lines in sorted(by_dataset.items()):
-        budgets = {k[1:3] for k in lines}
-        encoders = {k[5] for k in lines}
+    for (dataset, fraction), lines in sorted(plots.items()):
+        budgets = {(r["steps"], r["batch_words"]) for runs in lines.values() for r in runs}
         fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-        # past ten rows the colours repeat: the second ten are dashed
-        ax.set_prop_cycle(plt.cycler(linestyle=["-", "--"]) * plt.cycler(color=plt.get_cmap("tab10").colors))
-        order = sorted(lines, key=lambda k: (list(labels).index(k[0]) if k[0] in labels else len(labels), k))
-        for key in order:
-            row, steps, batch_words, settings, student_settings, run_encoder, fraction = key
-            runs = lines[key]
+        for row in sorted(lines, key=list(rows).index):
             by_step: Dict[int, List[float]] = defaultdict(list)
-            for r in runs:
+            for r in lines[row]:
                 for point in r["curve"]:
                     if point["f"] is not None:
                         by_step[point["step"]].append(PCT * point["f"])
-            steps_x = sorted(by_step)
-            mean = [statistics.mean(by_step[s]) for s in steps_x]
-            name = f"({row}) {labels.get(row, '')}"
-            if settings != "{}":
-                name += f" {settings}"
-            if student_settings != "{}":
-                name += f" student {student_settings}"
-            if len(budgets) > 1:
-                name += f" [{steps}x{batch_words}]"
-            if fraction != 1:
-                name += f" [{fraction:g} gold]"
-            if len(encoders) > 1:
-                name += f" [{Path(run_encoder).name}]"
-            name += f", n={len(runs)}"
-            (line,) = ax.plot(steps_x, mean, marker="o", markersize=3, label=name)
-            if len(runs) > 1:
-                ax.fill_between(steps_x, [min(by_step[s]) for s in steps_x], [max(by_step[s]) for s in steps_x],
-                                color=line.get_color(), alpha=0.15, linewidth=0)
+            budget = f" [{lines[row][0]['steps']}x{lines[row][0]['batch_words']}]" if len(budgets) > 1 else ""
+            _band(ax, sorted(by_step), [by_step[s] for s in sorted(by_step)],
+                  f"({row}) {labels.get(row, '')}{budget}, n={len(lines[row])}", _colour(rows, row))
         finite = [PCT * p["f"] for rs in lines.values() for r in rs for p in r["curve"] if p["f"] is not None]
         top = max(finite, default=1.0)
         # the first evaluations, in the warm-up, can be near 0: show the 40 points below the best
         ax.set_ylim(max(0.0, top - 40), top + 2)
         ax.set_xlabel("optimizer step")
-        ax.set_ylabel("dev F1 (%)")
-        budget = f", {next(iter(budgets))[0]} steps x {next(iter(budgets))[1]} words" if len(budgets) == 1 else ""
-        encoder = f", {Path(next(iter(encoders))).name}" if len(encoders) == 1 else ""
-        ax.set_title(f"{dataset}{budget}{encoder}: dev F1 by step\n(line: mean over seeds; band: lowest to highest "
-                     "seed)", fontsize=9)
+        ax.set_ylabel(f"{split} F1 (%)")
+        budget = ", {} steps x {} words".format(*next(iter(budgets))) if len(budgets) == 1 else ""
+        gold = f", {fraction:.0%} of train labelled" if fraction != 1 else ""
+        ax.set_title(f"{dataset}{gold}{budget}: {split} F1 by step\n(line: mean over seeds; band: lowest to highest "
+                     "seed)", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
-        png = io.BytesIO()
-        fig.savefig(png, format="png")
-        plt.close(fig)
-        written.append(write_file(Path(f"{prefix}_{dataset}.png"), png.getvalue()))
+        name = f"{prefix}_{dataset}.png" if fraction == 1 else f"{prefix}_{dataset}_gold{fraction:g}.png"
+        written.append(_save(fig, Path(name)))
+    return written
+
+
+def plot_final_f1(records: Iterable[Dict[str, Any]], labels: Dict[str, str], path: Path, rows: Sequence[str],
+                  split: str = "valid") -> Optional[Path]:
+    """A bar chart into `path`: the final (model-best) F1 on `split` of each row of `rows`, mean +- std over seeds
+    (the error bar), a panel per dataset, every doc of train labelled; None where no run qualifies."""
+    plt = _pyplot()
+    panels: Dict[str, Dict[str, List[Dict[str, Any]]]] = defaultdict(dict)
+    for (dataset, fraction, row), runs in compared_runs(records, rows).items():
+        if fraction == 1:
+            panels[dataset][row] = runs
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, 4.5 * len(panels)), 4.8), dpi=120, squeeze=False)
+    for ax, (dataset, runs) in zip(axes[0], sorted(panels.items(), reverse=True)):
+        order = sorted(runs, key=list(rows).index)
+        stats = [_mean_std([PCT * r["f"] for r in runs[row]]) for row in order]
+        ax.bar(range(len(order)), [m for m, _ in stats], yerr=[s for _, s in stats], capsize=4,
+               color=[_colour(rows, row) for row in order])
+        for x, (row, (mean, std)) in enumerate(zip(order, stats)):
+            ax.annotate(f"{mean:.1f}\n±{std:.1f}", (x, mean + std), textcoords="offset points", xytext=(0, 3),
+                        ha="center", fontsize=8)
+        ax.set_xticks(range(len(order)), [f"({row})\nn={len(runs[row])}" for row in order])
+        # the rows differ by a point or two: the axis starts 5 to 10 points below the lowest bar, as its label says
+        low = max(0, 5 * int((min(m - s for m, s in stats) - 5) // 5))
+        ax.set_ylim(low, max(m + s for m, s in stats) + 3)
+        ax.set_ylabel(f"{split} F1 (%), axis from {low}")
+        ax.set_title(dataset, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    shown = sorted({row for runs in panels.values() for row in runs}, key=list(rows).index)
+    width = fig.get_size_inches()[0]
+    fig.suptitle(textwrap.fill(f"Final {split} F1 (model-best), mean ± std over seeds; every train doc labelled. "
+                               + "; ".join(f"({row}) {labels.get(row, '')}" for row in shown), int(16 * width)),
+                 fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def label_efficiency(records: Iterable[Dict[str, Any]], rows: Sequence[str],
+                     full_gold_settings: Dict[str, Dict[str, Any]],
+                     train_docs: Dict[str, int]) -> Dict[str, Dict[str, Dict[int, List[float]]]]:
+    """The label-efficiency study's points: dataset -> row -> gold-labelled train docs -> the seeds' valid F1 (%).
+
+    The runs are those `compared_runs` picks, at full gold those with the row's `full_gold_settings`.
+    train_docs: dataset -> its train docs, the gold docs of a record written before records held "gold_docs".
+    """
+    points: Dict[str, Dict[str, Dict[int, List[float]]]] = defaultdict(lambda: defaultdict(dict))
+    for (dataset, fraction, row), runs in compared_runs(records, rows, full_gold_settings).items():
+        if dataset not in train_docs and any("gold_docs" not in r for r in runs):
+            raise ValueError(f"{dataset} ({row}): a record without gold_docs, and the train size of {dataset} is "
+                             f"not known: add it to the benchmark's TRAIN_DOCS")
+        gold = {r["gold_docs"] if "gold_docs" in r else round(fraction * train_docs[dataset]) for r in runs}
+        if len(gold) > 1:
+            raise ValueError(f"{dataset} ({row}) at gold fraction {fraction:g}: runs with {sorted(gold)} gold docs")
+        points[dataset][row][gold.pop()] = [PCT * r["f"] for r in runs]
+    return {dataset: dict(by_row) for dataset, by_row in points.items()}
+
+
+def plot_label_efficiency(records: Iterable[Dict[str, Any]], labels: Dict[str, str], prefix: Path,
+                          rows: Sequence[str], full_gold_settings: Dict[str, Dict[str, Any]],
+                          train_docs: Dict[str, int], palette: Optional[Sequence[str]] = None) -> List[Path]:
+    """Valid F1 against the number of gold-labelled train docs (log scale), a line per row of `rows` and a band
+    over seeds: one PNG per dataset, `{prefix}_{dataset}.png`.
+
+    full_gold_settings: row -> the settings of its runs at full gold that the study compares (the study fixes for
+        its rows a setting that the full-gold study recorded as a screen); other rows: no settings.
+    train_docs: dataset -> its train docs (as `label_efficiency` takes them; the share of train on the axis).
+    palette: the rows whose order gives the colours (default `rows`): the other plots' rows, for the same colours.
+    A row with no gold docs at all is drawn as a level across the plot.
+    """
+    plt = _pyplot()
+    palette = palette or rows
+    written = []
+    for dataset, lines in sorted(label_efficiency(records, rows, full_gold_settings, train_docs).items()):
+        fig, ax = plt.subplots(figsize=(10, 5), dpi=120)
+        ax.set_xscale("log")
+        xs = sorted({x for by_gold in lines.values() for x in by_gold if x > 0})
+        for row in sorted(lines, key=list(rows).index):
+            by_gold = lines[row]
+            name = f"({row}) {labels.get(row, '')}, {_seeds(by_gold.values())}"
+            x = sorted(g for g in by_gold if g > 0)
+            if x:
+                _band(ax, x, [by_gold[g] for g in x], name, _colour(palette, row))
+            if 0 in by_gold:  # no gold docs: a level, not a point on the log axis
+                f1 = by_gold[0]
+                ax.axhline(statistics.mean(f1), linestyle="--", linewidth=1.2, color=_colour(palette, row),
+                           label=f"{name}, no gold")
+                if len(f1) > 1:
+                    ax.axhspan(min(f1), max(f1), color=_colour(palette, row), alpha=0.1, linewidth=0)
+        low, high = ax.get_ylim()
+        if high - low < 10:  # a few close points: not a spread magnified to the plot's height
+            ax.set_ylim((low + high) / 2 - 5, (low + high) / 2 + 5)
+        if xs:
+            total = train_docs.get(dataset)
+            ax.set_xticks(xs, [f"{x}\n({x / total:.0%})" if total else str(x) for x in xs])
+            ax.minorticks_off()
+            ax.set_xlim(xs[0] / 1.3, xs[-1] * 1.3)
+        # the settings of a full-gold run the study compares, by their last name: answer_sections=['Named entities']
+        fixed = [f"({row}) " + ", ".join(f"{path.rsplit('.', 1)[-1]}={value}" for path, value in settings.items())
+                 for row, settings in full_gold_settings.items() if train_docs.get(dataset) in lines.get(row, {})]
+        note = f"\nat 100%: {'; '.join(fixed)}" if fixed else ""
+        ax.set_xlabel(f"gold-labelled train tweets (log scale; share of train){note}", fontsize=9)
+        ax.set_ylabel("valid F1 (%)")
+        ax.set_title(f"{dataset}: label efficiency, valid F1 (model-best) by gold tweets\n(line: mean over seeds; "
+                     "band: lowest to highest seed)", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
+        written.append(_save(fig, Path(f"{prefix}_{dataset}.png")))
     return written

@@ -7,8 +7,8 @@ and per label, with the names dropped for a type outside the labels and the name
 (misses). Train is for reference: the type map was read from it. PGIM's prompt showed ChatGPT a few labelled
 examples, so these lists are few-shot answers, not zero-shot ones.
 
-  python benchmarks/silver_quality.py --data ../shared/data
-  python benchmarks/silver_quality.py --data ../shared/data --type-words   # the train table TYPE_WORDS was read from
+  python -m benchmarks.silver_quality --data ../shared/data
+  python -m benchmarks.silver_quality --data ../shared/data --type-words   # the train table TYPE_WORDS was read from
 """
 import argparse
 from collections import Counter, defaultdict

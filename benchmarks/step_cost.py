@@ -27,15 +27,14 @@ row, and the load average before and after; `--record` appends the table to
 benchmarks/RESULTS.md. `--set PATH=VALUE` overrides a setting in every row whose
 config has it. Timings mean something only on an otherwise idle machine.
 
-  python benchmarks/step_cost.py --data ../shared/data --steps 20 --threads 2 [--record]
-  python benchmarks/step_cost.py --task rel --data ../shared/data --batch-words 500 --threads 2 [--record]
+  python -m benchmarks.step_cost --data ../shared/data --steps 20 --threads 2 [--record]
+  python -m benchmarks.step_cost --task rel --data ../shared/data --batch-words 500 --threads 2 [--record]
 """
 import argparse
 import os
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -45,21 +44,20 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import spacy
 import torch
 from spacy.language import Language
-from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 from spacy.vocab import Vocab
 from thinc.api import fix_random_seed
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import KNOWLEDGE_SOURCES, overrides_error, parse_settings  # noqa: E402
-from spacy_cot_distill.data.convert import convert_mnre  # noqa: E402
-from spacy_cot_distill.data.knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge  # noqa: E402
-from spacy_cot_distill.data.twitter import read_twitter  # noqa: E402
-from spacy_cot_distill.files import write_file  # noqa: E402
-from spacy_cot_distill.packaged_encoders import PACKAGED  # noqa: E402
-from spacy_cot_distill.readers import create_pairs_corpus  # noqa: E402
-from spacy_cot_distill.teach import teach_docs  # noqa: E402
+from benchmarks.results import KNOWLEDGE_SOURCES, overrides_error, parse_settings
+from spacy_cot_distill.data.convert import convert_mnre
+from spacy_cot_distill.data.knowledge import attach_captions, attach_knowledge, read_captions, read_knowledge
+from spacy_cot_distill.data.twitter import read_twitter
+from spacy_cot_distill.evaluate import words_only
+from spacy_cot_distill.files import write_file
+from spacy_cot_distill.packaged_encoders import PACKAGED
+from spacy_cot_distill.readers import create_pairs_corpus
+from spacy_cot_distill.teach import teach_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_PAIR = {"components.cot_rel.model.encoding": "per_pair"}
@@ -71,10 +69,7 @@ def twitter_examples(data: Path, nlp: Language, knowledge: str) -> List[Example]
     docs = read_twitter(data / "twitter2017" / "train.txt", nlp.vocab)
     docs = attach_captions(docs, read_captions(data / "captions" / "BLIP2_17_train_valid.txt"))
     docs = attach_knowledge(docs, read_knowledge(data / "knowledge" / folder / "twitter2017_train.jsonl", dim))
-    return [
-        Example(Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref]), ref)
-        for ref in docs
-    ]
+    return [Example(words_only(ref), ref) for ref in docs]
 
 
 def mnre_examples(data: Path, nlp: Language, knowledge: str) -> List[Example]:
@@ -233,7 +228,7 @@ def main() -> None:
         old = results.read_text(encoding="utf-8") if results.exists() else ""
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         title = {"ner": "Step cost", "rel": "Step cost of cot_rel"}[args.task]
-        write_file(results, old.rstrip("\n") + f"\n\n### {title} ({stamp}, `benchmarks/step_cost.py --task {args.task}`)\n\n{text}\n")
+        write_file(results, old.rstrip("\n") + f"\n\n### {title} ({stamp}, `python -m benchmarks.step_cost --task {args.task}`)\n\n{text}\n")
 
 
 if __name__ == "__main__":

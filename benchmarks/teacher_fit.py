@@ -9,7 +9,7 @@ A teacher that agrees with the gold tags on nearly every train token passes the
 student little beyond those tags; on valid, the same numbers show what it knows
 of docs it never trained on (RESULTS.md, "What the two-stage student learns from").
 
-  python benchmarks/teacher_fit.py TEACHER/model-best train_taught.spacy valid.spacy
+  python -m benchmarks.teacher_fit TEACHER/model-best train_taught.spacy valid.spacy
 """
 import argparse
 from pathlib import Path

@@ -23,21 +23,34 @@ def classifies_given_pairs(nlp: Language) -> bool:
     )
 
 
-def gold_examples(nlp: Language, data_path: Union[str, Path]) -> List[Any]:
+def words_only(doc: "Doc", with_knowledge: bool = False) -> "Doc":
+    """A doc of `doc`'s words and spaces alone: what a pipeline is given of a gold doc.
+
+    with_knowledge: also hand over its user data (doc._.cot, the caption, the id), for a teacher view that reads
+        the knowledge at inference.
+    """
+    from spacy.tokens import Doc
+
+    return Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc],
+               user_data=dict(doc.user_data) if with_knowledge else None)
+
+
+def gold_examples(nlp: Language, data_path: Union[str, Path], with_knowledge: bool = False) -> List[Any]:
     """The gold docs of `data_path` as examples whose predicted docs hold the words alone.
 
     Where the pipeline classifies given pairs, the relation data is read with
     the pairs reader, which also hands each doc's pairs (not their labels) to
     the predicted doc: without them there would be nothing to classify.
+
+    with_knowledge: the predicted docs also carry the gold docs' knowledge and caption, for a teacher view that
+        reads them at inference.
     """
-    from spacy.tokens import Doc
     from spacy.training import Example
     from spacy.util import registry
 
     if classifies_given_pairs(nlp):
-        return list(registry.readers.get(PAIRS_READER)(Path(data_path))(nlp))
-    gold = read_docs(data_path, nlp.vocab)
-    return [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d) for d in gold]
+        return list(registry.readers.get(PAIRS_READER)(Path(data_path), copy_knowledge=with_knowledge)(nlp))
+    return [Example(words_only(doc, with_knowledge), doc) for doc in read_docs(data_path, nlp.vocab)]
 
 
 def evaluate(model: Union[str, Path, Language], data_path: Union[str, Path], gpu_id: int = -1) -> Dict[str, Any]:

@@ -8,17 +8,19 @@ from pathlib import Path
 import numpy
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from results import ResultsFile, parse_settings, plot_curves, run_key, summarise  # noqa: E402
-from tiny_models import TRAIN, make_tiny_bert  # noqa: E402
+from benchmarks.results import (
+    ResultsFile, compared_runs, label_efficiency, parse_settings, plot_curves, plot_final_f1, plot_label_efficiency,
+    run_key, summarise,
+)
+from tiny_models import TRAIN, make_tiny_bert
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"a": "stock", "b": "student alone", "c": "distilled"}
 
 
-def record(row="c", seed=0, f=0.8, settings=None, dataset="twitter2017", curve=None, **extra):
+def record(row="c", seed=0, f=0.8, settings=None, dataset="twitter2017", curve=None, steps=400, **extra):
     return {
-        "benchmark": "ner", "dataset": dataset, "row": row, "seed": seed, "steps": 400, "batch_words": 1000,
+        "benchmark": "ner", "dataset": dataset, "row": row, "seed": seed, "steps": steps, "batch_words": 1000,
         "settings": settings or {}, "encoder": "enc", "p": f, "r": f, "f": f,
         "per_type": {"PER": {"p": f, "r": f, "f": f}}, "train_seconds": 100.0, "step_seconds": 0.5,
         "curve": curve if curve is not None else [{"step": s, "p": f, "r": f, "f": f * s / 100} for s in (0, 50, 100)],
@@ -91,10 +93,85 @@ def test_summary_mean_std_differences_and_plot(tmp_path):
     # ... and each row with itself without the settings: 90 against (c)'s mean 82, +10 on the common seed 0
     assert "(c) - (c without these settings): **+8.0 F1** (means over 1 and 3 seeds; per common seed: +10.0)" in text
     assert "(b) - (b without these settings)" not in text  # no (b) run with the settings
-    paths = plot_curves(records + [record("c", 0, 0.7, dataset="twitter2015")], LABELS, tmp_path / "ner_curve")
+    paths = plot_curves(records + [record("c", 0, 0.7, dataset="twitter2015")], LABELS, tmp_path / "ner_curve",
+                        rows=["a", "b", "c"])
     assert sorted(p.name for p in paths) == ["ner_curve_twitter2015.png", "ner_curve_twitter2017.png"]
-    for path in paths:
+    bars = plot_final_f1(records + [record("c", 0, 0.7, dataset="twitter2015")], LABELS, tmp_path / "bars.png",
+                         rows=["a", "b", "c"])
+    for path in [*paths, bars]:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_the_plots_compare_rows_not_screens():
+    """The plotted runs: the rows asked for, without the screens' settings, of each row the budget with the most
+    seeds; at full gold a row may be given the settings the label-efficiency study fixed."""
+    entity_list = {"components.cot_ner.answer_sections": ["Named entities"]}
+    records = [record("a", s) for s in (0, 1, 2)] + [record("c", s) for s in (0, 1, 2)]
+    records += [record("c", 0, settings={"components.cot_ner.max_length": 128})]  # a screen
+    records += [record("c", s, settings=entity_list) for s in (0, 1)]
+    records += [record("b", s, steps=60) for s in (0, 1, 2)] + [record("b", 0)]  # two budgets: 3 seeds win
+    records += [record("d", 0)]  # not asked for
+    records += [record("a", 0, gold_fraction=0.1), record("a", 0, gold_fraction=0.1, student_settings={"x": 1})]
+    picked = compared_runs(records, ["a", "b", "c"])
+    assert {k: sorted(r["seed"] for r in runs) for k, runs in picked.items()} == {
+        ("twitter2017", 1.0, "a"): [0, 1, 2], ("twitter2017", 1.0, "b"): [0, 1, 2], ("twitter2017", 1.0, "c"): [0, 1, 2],
+        ("twitter2017", 0.1, "a"): [0]}
+    assert {r["steps"] for r in picked["twitter2017", 1.0, "b"]} == {60}
+    assert all(r["settings"] == {} for runs in picked.values() for r in runs)
+    study = compared_runs(records, ["a", "c"], {"c": entity_list})
+    assert [r["settings"] for r in study["twitter2017", 1.0, "c"]] == [entity_list, entity_list]
+    assert study["twitter2017", 0.1, "a"] == picked["twitter2017", 0.1, "a"]
+
+
+def test_label_efficiency_points_and_plot(tmp_path):
+    """F1 by gold docs per row: the recorded count, else the share of the dataset's train (older records); at full
+    gold (c) is the run with the study's teacher; a row without gold is drawn as a level."""
+    entity_list = {"components.cot_ner.answer_sections": ["Named entities"]}
+    records = []
+    for dataset, size in (("twitter2017", 3373), ("twitter2015", 4000)):
+        for fraction in (0.05, 0.1, 0.25):
+            gold = round(fraction * size)
+            for seed in (0, 1, 2) if fraction == 0.1 else (0,):
+                for row, f in (("a", 0.50), ("c", 0.55), ("u", 0.62), ("p", 0.58)):
+                    records.append(record(row, seed, f + fraction / 2 + seed / 100, dataset=dataset,
+                                          gold_fraction=fraction, gold_docs=gold))
+        records += [record("a", s, 0.80 + s / 100, dataset=dataset) for s in (0, 1, 2)]  # no gold_docs: older
+        records += [record("c", s, 0.81, dataset=dataset, settings=entity_list) for s in (0, 1, 2)]
+    records += [record("c", 0, 0.99), record("a", 0, 0.99, settings={"components.cot_ner.max_length": 128})]
+    records += [record("s0", s, 0.60 + s / 100, gold_fraction=0.0, gold_docs=0) for s in (0, 1)]
+    records += [record("x", 0, 0.84, gold_docs=3373)]
+    rows = ["a", "c", "u", "p", "s0", "x"]
+    points = label_efficiency(records, rows, {"c": entity_list}, {"twitter2017": 3373, "twitter2015": 4000})
+    t17 = points["twitter2017"]
+    assert sorted(t17["a"]) == [169, 337, 843, 3373] and sorted(t17["c"]) == [169, 337, 843, 3373]
+    assert t17["a"][3373] == pytest.approx([80.0, 81.0, 82.0]) and t17["c"][3373] == pytest.approx([81.0] * 3)
+    assert t17["u"][337] == pytest.approx([67.0, 68.0, 69.0]) and sorted(t17["u"]) == [169, 337, 843]
+    assert t17["s0"] == {0: pytest.approx([60.0, 61.0])} and t17["x"] == {3373: pytest.approx([84.0])}
+    assert sorted(points["twitter2015"]["p"]) == [200, 400, 1000] and "s0" not in points["twitter2015"]
+    labels = {**LABELS, "u": "(c) + the rest unlabelled", "p": "self-trained", "s0": "silver only", "x": "other"}
+    paths = plot_label_efficiency(records, labels, tmp_path / "ner_label_efficiency", rows, {"c": entity_list},
+                                  {"twitter2017": 3373, "twitter2015": 4000})
+    assert [p.name for p in paths] == ["ner_label_efficiency_twitter2015.png", "ner_label_efficiency_twitter2017.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    with pytest.raises(ValueError, match="twitter2015 \\(a\\): a record without gold_docs, and the train size"):
+        label_efficiency(records, rows, {}, {"twitter2017": 3373})
+
+
+def test_summary_writes_the_plots(tmp_path):
+    """`python -m benchmarks.summary ner`: the table, the curves (of the full-gold rows and of a study fraction),
+    the bar chart and the label-efficiency plots."""
+    records = [record(row, s, 0.8) for row in ("a", "b", "c") for s in (0, 1)]
+    records += [record(row, 0, 0.6, gold_fraction=0.1, gold_docs=337) for row in ("a", "c", "u", "p")]
+    results = tmp_path / "ner.jsonl"
+    for r in records:
+        ResultsFile(results).append(r)
+    run = subprocess.run([sys.executable, "-m", "benchmarks.summary", "ner", "--results", str(results), "--plots",
+                          str(tmp_path)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "| (c) cot_ner distilled, ChatGPT knowledge | 2 | 0,1 |" in run.stdout
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "ner_curve_twitter2017.png", "ner_curve_twitter2017_gold0.1.png", "ner_final_f1.png",
+        "ner_label_efficiency_twitter2017.png"]
 
 
 def write_twitter_data(data: Path) -> None:
@@ -131,7 +208,7 @@ def test_ner_accuracy_end_to_end_records_each_run_once(tmp_path):
     write_twitter_data(tmp_path / "data")
     encoder = make_tiny_bert(tmp_path / "bert")
     results = tmp_path / "ner.jsonl"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "ner_accuracy.py"), "twitter2017", "--data", str(tmp_path / "data"),
+    cmd = [sys.executable, "-m", "benchmarks.ner_accuracy", "twitter2017", "--data", str(tmp_path / "data"),
            "--encoder", str(encoder), "--rows", "c,e", "--steps", "3", "--batch-words", "40", "--eval-every", "2",
            "--set", "training.optimizer.learn_rate.initial_rate=0.001",
            "--work", str(tmp_path / "work"), "--results", str(results)]
@@ -160,12 +237,12 @@ def test_ner_accuracy_end_to_end_records_each_run_once(tmp_path):
 def test_ner_accuracy_two_stage_rows_train_and_teach_once(tmp_path):
     """Rows (t) and (f) over two seeds: one teacher (seed 0, the (t) run itself) and one `teach` serve both students;
     the students' records carry the teacher's one-off cost; a re-run trains nothing."""
-    from ner_accuracy import DIFFERENCES, ROWS
+    from benchmarks.ner_accuracy import DIFFERENCES, ROWS
 
     write_twitter_data(tmp_path / "data")
     encoder = make_tiny_bert(tmp_path / "bert")
     results = tmp_path / "ner.jsonl"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "ner_accuracy.py"), "twitter2017", "--data", str(tmp_path / "data"),
+    cmd = [sys.executable, "-m", "benchmarks.ner_accuracy", "twitter2017", "--data", str(tmp_path / "data"),
            "--encoder", str(encoder), "--rows", "t,f", "--seeds", "0,1", "--steps", "3", "--batch-words", "40",
            "--eval-every", "2", "--work", str(tmp_path / "work"), "--results", str(results)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -216,7 +293,7 @@ def test_ner_accuracy_cross_fitted_teachers_teach_the_docs_they_did_not_train_on
     write_twitter_data(tmp_path / "data")
     encoder = make_tiny_bert(tmp_path / "bert")
     work, results = tmp_path / "work", tmp_path / "ner.jsonl"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "ner_accuracy.py"), "twitter2017", "--data", str(tmp_path / "data"),
+    cmd = [sys.executable, "-m", "benchmarks.ner_accuracy", "twitter2017", "--data", str(tmp_path / "data"),
            "--encoder", str(encoder), "--rows", "g", "--steps", "4", "--batch-words", "40", "--eval-every", "2",
            "--work", str(work), "--results", str(results)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -238,3 +315,38 @@ def test_ner_accuracy_cross_fitted_teachers_teach_the_docs_they_did_not_train_on
             stored = read_distribution(doc)
             assert stored is not None
             assert numpy.allclose(stored.log_probs, pipe.teacher_log_probs([doc])[0], atol=1e-5)
+
+
+def test_ner_accuracy_label_efficiency_rows_record_their_gold_share(tmp_path):
+    """Rows (a), (u) and (p) on half of train: the gold subset and the rest (entities hidden) written once, each
+    record keyed by its gold fraction with its gold docs and the study's own settings; (p)'s labeller is (c)."""
+    from benchmarks.ner_accuracy import STUDY_MIX, STUDY_TEACHER
+    from spacy_cot_distill.data.docbin import read_docs
+
+    write_twitter_data(tmp_path / "data")
+    encoder = make_tiny_bert(tmp_path / "bert")
+    work, results = tmp_path / "work", tmp_path / "ner.jsonl"
+    cmd = [sys.executable, "-m", "benchmarks.ner_accuracy", "twitter2017", "--data", str(tmp_path / "data"),
+           "--encoder", str(encoder), "--rows", "a,u,p", "--gold-fraction", "0.5", "--steps", "2", "--batch-words",
+           "40", "--eval-every", "2", "--work", str(work), "--results", str(results)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("spacy train") == 4  # (a), (u), (p)'s labeller (c) and (p)
+    records = ResultsFile(results).read()
+    assert [(r["row"], r["gold_fraction"], r["gold_docs"]) for r in records] == [("a", 0.5, 2), ("u", 0.5, 2),
+                                                                                ("p", 0.5, 2)]
+    a, u, p = records
+    assert "study_settings" not in a and "unlabelled" not in a
+    assert u["study_settings"] == {**STUDY_TEACHER, **STUDY_MIX}
+    assert (u["unlabelled"], u["labelled_by"], p["unlabelled"], p["labelled_by"]) == ("rest", None, None, "c")
+    gold = read_docs(work / "twitter2017_train_gpt_gold0.5_s0.spacy")
+    rest = read_docs(work / "twitter2017_train_gpt_rest0.5_s0.spacy")
+    assert len(gold) == len(rest) == 2 and all(t.ent_iob == 0 for doc in rest for t in doc)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("recorded, skipped: twitter2017") == 3 and "gold 0.5" in again.stdout
+    assert "spacy train" not in again.stdout
+    refused = subprocess.run(cmd[: cmd.index("--gold-fraction")] + cmd[cmd.index("--steps"):], capture_output=True,
+                             text=True, env=env)
+    assert refused.returncode == 2 and "use the rest of train, outside the gold subset" in refused.stderr

@@ -63,3 +63,30 @@ def test_evaluate_warns_about_unknown_gold_labels_and_missing_gold_relations(tin
                                [([0, 1], [2, 3], "visit"), ([2, 3], [0, 1], "hosts")])])
     assert "⚠ Gold relation labels the model does not know, scored as misses: hosts (1)." in shown
     assert "entity labels the model does not know" not in shown and "no gold" not in shown
+
+
+def test_gold_examples_hand_the_pipeline_the_words_alone_or_with_the_knowledge(tmp_path):
+    """The one gold-example builder: the predicted doc has the gold doc's words and spaces, no entities and, unless
+    asked for (a teacher view reading the knowledge), none of its user data."""
+    import spacy_cot_distill  # noqa: F401  (doc._.cot)
+    from spacy_cot_distill.evaluate import gold_examples
+
+    nlp = spacy.blank("en")
+    gold = []
+    for text, ents in TRAIN:
+        doc = nlp.make_doc(text + "  !")  # a double space: a whitespace token
+        doc.ents = [doc.char_span(s, e, label=label) for s, e, label in ents]
+        doc._.cot = {"noun": "read by the teacher view alone"}
+        gold.append(doc)
+    DocBin(docs=gold, store_user_data=True).to_disk(tmp_path / "gold.spacy")
+    for with_knowledge in (False, True):
+        examples = gold_examples(nlp, tmp_path / "gold.spacy", with_knowledge=with_knowledge)
+        assert [eg.reference.text for eg in examples] == [doc.text for doc in gold]
+        for eg in examples:
+            predicted, reference = eg.predicted, eg.reference
+            assert predicted is not reference and predicted.text == reference.text
+            assert [t.text for t in predicted] == [t.text for t in reference] and not predicted.ents
+            assert reference.ents and all(t.ent_iob == 0 for t in predicted)
+            assert bool(predicted.user_data) == with_knowledge and predicted.user_data is not reference.user_data
+            if with_knowledge:
+                assert predicted._.cot == {"noun": "read by the teacher view alone"}
