@@ -15,7 +15,7 @@ the table ("year", "event/festival", "hashtag", "award", "product") maps to no l
 counted by its type.
 
 TYPE_WORDS was fixed by reading Twitter-2017 and Twitter-2015 TRAIN only, never valid, and not tuned since
-(`python benchmarks/silver_quality.py --type-words` prints the table it was read from): a head word is in it
+(`python -m benchmarks.silver_quality --type-words` prints the table it was read from): a head word is in it
 when the names its types describe are mentioned at least 20 times on train and at least half of those mentions
 are gold entities of one label, which it then maps to ("event": 1,300 mentions, 28% MISC, so dropped;
 "festival": 82% MISC).
