@@ -78,6 +78,8 @@ class Training:
     # reading the knowledge, labels the rest of train for this one (hard labels, trained as gold)
     unlabelled: Optional[str] = None
     labeller: Optional[str] = None
+    # silver labels from the entity lists of the ChatGPT answers on the docs without gold, trained as gold
+    silver: bool = False
 
 
 # one line per trained model; a component setting renamed is a one-line edit here
@@ -92,6 +94,8 @@ TRAININGS = {
     "u": Training("cot_ner.cfg", "gpt", unlabelled="rest"),
     "p": Training("baseline_ner.cfg", "gpt", labeller="c"),
     "x": Training("cot_ner.cfg", "gpt", unlabelled="other"),
+    "s": Training("cot_ner.cfg", "gpt", unlabelled="rest", silver=True),
+    "s0": Training("cot_ner.cfg", "gpt", silver=True),
 }
 # the seed of the teacher a two-stage student learns from, whatever the student's seed: one teacher per dataset,
 # knowledge source, budget, settings and encoder
@@ -109,9 +113,11 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
     "u": ("(c) + the rest of train unlabelled, with its knowledge", "u", False),
     "p": ("stock on gold + the rest of train labelled by (c)'s teacher view", "p", False),
     "x": ("(c) + the other Twitter dataset's train unlabelled", "x", False),
+    "s": ("(u) with silver labels on the unlabelled docs", "s", False),
+    "s0": ("no gold: silver labels on train, distilled", "s0", False),
 }
 DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a"), ("g", "f"), ("g", "b"), ("g", "a"),
-               ("u", "a"), ("u", "p"), ("u", "c"), ("p", "a"), ("x", "a")]
+               ("u", "a"), ("u", "p"), ("u", "c"), ("p", "a"), ("x", "a"), ("s", "u"), ("s", "a")]
 OTHER = {"twitter2015": "twitter2017", "twitter2017": "twitter2015"}
 # the train docs of each dataset: the gold docs of a full-gold record written before records held "gold_docs"
 TRAIN_DOCS = {"twitter2017": 3373, "twitter2015": 4000}
@@ -148,6 +154,7 @@ def make_data(dataset: str, data: Path, work: Path) -> dict:
 # unlabelled corpus (spaCy reads the train corpus anew each epoch only with max_epochs = -1)
 STUDY_TEACHER: Dict[str, Any] = {"components.cot_ner.answer_sections": ["Named entities"]}
 STUDY_MIX: Dict[str, Any] = {"corpora.train.unlabelled_share": 0.5, "training.max_epochs": -1}
+STUDY_SILVER: Dict[str, Any] = {"corpora.train.silver_as_gold": True}
 # the rows of the label-efficiency plot (those not run yet are left out), and the settings of the full-gold runs
 # it compares: (c) with the study's teacher, (a) and the others as run
 STUDY_ROWS = ("a", "c", "u", "p", "s", "s0", "x", "aug")
@@ -277,10 +284,10 @@ def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: D
     the training, a two-stage student's teacher costs, and the study's own overrides it trained with."""
     spec = TRAININGS[name]
     fraction = args.gold_fraction
-    study_row = fraction < 1 or spec.unlabelled is not None or spec.labeller is not None
+    study_row = fraction < 1 or spec.unlabelled is not None or spec.labeller is not None or spec.silver
     # the study's settings go into the run's own overrides, not its key: gold_fraction and the row name the study
     study = {**(STUDY_TEACHER if study_row and spec.config != "baseline_ner.cfg" else {}),
-             **(STUDY_MIX if spec.unlabelled else {})}
+             **(STUDY_MIX if spec.unlabelled else {}), **(STUDY_SILVER if spec.silver else {})}
     parts = [f"gold{fraction:g}"] if fraction < 1 else []
     out = run_dir(args.work, args.dataset, name, *parts, f"{args.steps}x{args.batch_words}", f"e{args.eval_every}",
                   f"s{seed}", settings=settings, encoder=args.encoder_name, student_settings=student_settings)
@@ -291,9 +298,15 @@ def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: D
         train_docs, teacher = taught_docs(name, paths, args, settings)
     elif fraction < 1:
         train_docs = gold
+    if spec.silver:
+        assert rest is not None
+        rest = with_silver(rest, paths["train", spec.knowledge])
     if spec.unlabelled == "rest":
         assert rest is not None  # main() refuses the row at full gold
         extra = {"paths.unlabelled": str(rest)}
+    elif spec.silver:  # no gold at all: the silver docs are the train corpus
+        assert rest is not None
+        train_docs = rest
     elif spec.unlabelled == "other":
         other = OTHER[args.dataset]
         extra = {"paths.unlabelled": str(unlabelled_other(other, args))}
@@ -310,6 +323,20 @@ def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: D
     training = train(name, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
                      args.eval_every, {**study, **extra, **settings, **student_settings}, train_docs)
     return out, training, teacher, study
+
+
+def with_silver(docs_path: Path, train: Path) -> Path:
+    """The docs of `docs_path` with silver entities from the entity lists of their ChatGPT answers, over the labels
+    of the gold train docs (data.entity_lists: every mention of a listed name; types mapped as fixed on train)."""
+    from spacy_cot_distill.data.docbin import read_docs
+    from spacy_cot_distill.data.entity_lists import silver_docbin_from_lists
+
+    out = docs_path.with_name(f"{docs_path.stem}_silver.spacy")
+    if not out.exists():
+        labels = sorted({ent.label_ for doc in read_docs(train) for ent in doc.ents})
+        summary = silver_docbin_from_lists(docs_path, out, KNOWLEDGE_SOURCES["chatgpt"][1], labels)
+        summary.print()
+    return out
 
 
 def unlabelled_other(dataset: str, args: argparse.Namespace) -> Path:
@@ -409,7 +436,10 @@ def main() -> None:
         if alone:
             parser.error(f"--student-set sets a two-stage student apart from its teacher; rows {alone} have no "
                          "teacher of their own: give them --set")
-    if not 0 < args.gold_fraction <= 1:
+    no_gold = [row for row in rows if TRAININGS[ROWS[row][1]].silver and not TRAININGS[ROWS[row][1]].unlabelled]
+    if no_gold and (args.gold_fraction != 0 or len(no_gold) < len(rows)):
+        parser.error(f"rows {no_gold} train on no gold at all: run them alone, with --gold-fraction 0")
+    if not 0 < args.gold_fraction <= 1 and not no_gold:
         parser.error(f"--gold-fraction must be within (0, 1], not {args.gold_fraction}")
     two_stage = [row for row in rows if TRAININGS[ROWS[row][1]].teacher is not None]
     if args.gold_fraction < 1 and two_stage:
