@@ -57,6 +57,7 @@ from benchmarks.results import (
     record_runs, resolve_encoder, run_dir, spacy_train, trained_fields,
 )
 from spacy_cot_distill.data.convert import convert_twitter
+from spacy_cot_distill.data.spans import hide_annotation
 from spacy_cot_distill.evaluate import gold_examples, words_only
 from spacy_cot_distill.files import write_file
 
@@ -183,9 +184,9 @@ def split_train(docs_path: Path, fraction: float, seed: int, work: Path) -> Tupl
 
 
 def hide_entities(doc: Doc) -> Doc:
-    """`doc` as an unlabelled doc: every entity tag missing, its knowledge, caption and id kept."""
+    """A copy of `doc` as an unlabelled doc (`data.spans.hide_annotation`): its knowledge, caption and id kept."""
     doc = doc.copy()
-    doc.set_ents([], default="missing")
+    hide_annotation(doc)
     return doc
 
 

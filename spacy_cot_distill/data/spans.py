@@ -18,6 +18,12 @@ def entities_missing(doc: Doc) -> bool:
     return all(token.ent_iob == 0 or (token.text.isspace() and token.ent_iob_ == "O") for token in doc)
 
 
+def hide_annotation(doc: Doc) -> None:
+    """Make `doc` unlabelled: every entity tag missing (never O) and its relations not annotated."""
+    doc.set_ents([], default="missing")
+    doc._.relations_annotated = False
+
+
 def silver_as_entities(doc: Doc) -> None:
     """Make the `SILVER_KEY` spans of an unannotated doc its entities, every other token O.
 

@@ -7,6 +7,7 @@ from spacy.training.iob_utils import biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 
 from ..errors import InputError
+from .spans import hide_annotation
 from .summary import ConversionSummary
 from .text import read_lines
 
@@ -70,8 +71,7 @@ def read_twitter(
     for imgid, lineno, words, tags in _records(path, summary):
         doc = Doc(vocab, words=words)
         if unlabelled:
-            doc.set_ents([], default="missing")
-            doc._.relations_annotated = False
+            hide_annotation(doc)
         else:
             # iob_to_biluo opens a new entity at an I- that does not continue one
             doc.ents = biluo_tags_to_spans(doc, iob_to_biluo(tags))
