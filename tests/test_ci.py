@@ -11,7 +11,7 @@ def test_ci_reads_the_readmes_demo_and_test_commands():
                          capture_output=True, text=True, check=True).stdout
     demo, tests = out.splitlines()
     assert demo.endswith("&& spacy project run demo") and "pip install" in demo
-    assert tests.endswith("&& python -m pytest tests") and "pip install" in tests
+    assert tests.endswith("&& python -m pytest tests -n 2 --dist loadfile") and "pip install" in tests
 
 
 def test_the_real_data_suite_fails_without_its_data(tmp_path):
