@@ -2,18 +2,19 @@
 
 `quantize_pipeline(nlp)` swaps each cot component's torch module (encoder and heads) for a copy whose
 Linear layers are `Int8Linear`: weights stored as int8 with a scale per output channel, and each input
-row (a token) quantised to int8 with its own scale at run time, multiplied in integers (`torch._int_mm`,
-exact). A token's output therefore depends on that token's input alone, never on the other docs of its
-batch or the padding beside it: int8 results are the same for any batch size, `--n-process`, `--resume`
-or Ray split (tests/test_quantize.py). `torch.ao`'s dynamic quantisation scales activations per batch
-and cannot keep that promise. CPU only. The module's serialised bytes say it is quantised, so a saved
-or packaged int8 pipeline loads as int8 (`EncoderModel`'s deserialiser rebuilds the module, quantises
-it, then loads the int8 weights; those of an older, dynamically quantised pipeline load as well).
+row (a token) quantised with its own scale at run time, multiplied in integers by fbgemm. A token's output
+therefore depends on that token's input alone, never on the other docs of its batch or the padding beside it:
+int8 results are the same for any batch size, `--n-process`, `--resume` or Ray split (tests/test_quantize.py).
+`torch.ao`'s dynamic quantisation scales activations per batch and cannot keep that promise. CPU only (x86). The
+module's serialised bytes say it is quantised, so a saved or packaged int8 pipeline loads as int8
+(`EncoderModel`'s deserialiser rebuilds the module, quantises it, then loads the int8 weights; those of an older,
+dynamically quantised pipeline load as well).
 """
 import copy
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -23,7 +24,14 @@ from spacy.language import Language
 from .errors import InputError
 from .files import WriteError
 
-INT8_MAX = 127
+# fbgemm multiplies unsigned 8-bit activations by int8 weights in pairs summed in 16 bits: 8-bit activations
+# times 8-bit weights can overflow on CPUs without VNNI. Weights take 7 bits and a sign (a scale per output
+# channel), activations all 8 (a scale per token): the pair sums stay within 16 bits on every x86 CPU, and the
+# activations, whose range varies most, keep the finer grid (on a trained cot_ner, -0.05 F1 against -0.55 the
+# other way round; benchmarks/RESULTS.md).
+WEIGHT_LEVELS = 63
+ACTIVATION_LEVELS = 127
+ACTIVATION_ZERO = 128
 
 
 class Int8Linear(torch.nn.Module):
@@ -42,31 +50,49 @@ class Int8Linear(torch.nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        # stored (in, out): the layout torch._int_mm multiplies by
+        # stored (in, out), the layout of the int8 pipelines written before the fbgemm kernel, so they load as they are
         self.register_buffer("weight", torch.zeros(in_features, out_features, dtype=torch.int8))
         self.register_buffer("weight_scale", torch.ones(out_features))
         self.register_buffer("bias", torch.zeros(out_features) if bias else None)
+        self._packed: Any = None  # fbgemm's packed weights, made from the buffers at the first call
 
     @classmethod
     def from_float(cls, linear: torch.nn.Linear) -> "Int8Linear":
         """The int8 copy of a trained `linear`: symmetric per-output-channel weights."""
-        weight = linear.weight.detach().float()
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None)
-        scale = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / INT8_MAX
-        layer.weight.copy_(torch.round(weight / scale[:, None]).clamp(-INT8_MAX, INT8_MAX).to(torch.int8).t())
-        layer.weight_scale.copy_(scale)
+        layer.set_weight(linear.weight.detach().float())
         if layer.bias is not None:
             layer.bias.copy_(linear.bias.detach().float())
         return layer
 
+    def set_weight(self, weight: torch.Tensor) -> None:
+        """Quantise `weight` [out, in] to `WEIGHT_LEVELS` a side, with a scale per output channel."""
+        scale = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / WEIGHT_LEVELS
+        self.weight.copy_(torch.round(weight / scale[:, None]).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS).to(torch.int8).t())
+        self.weight_scale.copy_(scale)
+        self._packed = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features).float()
-        scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny) / INT8_MAX
-        quantized = torch.round(rows / scale).clamp(-INT8_MAX, INT8_MAX).to(torch.int8)
-        y = torch._int_mm(quantized, self.weight).float() * scale * self.weight_scale
-        if self.bias is not None:
-            y = y + self.bias
+        # each row divided by its own peak, so that one fixed activation scale quantises every row to its own range
+        peak = rows.abs().amax(dim=1, keepdim=True).clamp_(min=torch.finfo(torch.float32).tiny)
+        y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
+            rows / peak, 1.0 / ACTIVATION_LEVELS, ACTIVATION_ZERO, self.packed_weight())
+        # the peak back and the bias in one pass (the layer is small enough that each pass over its output counts)
+        y = y.mul_(peak) if self.bias is None else torch.addcmul(self.bias, y, peak)
         return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def packed_weight(self) -> Any:
+        """The weights in fbgemm's layout, packed once."""
+        if self._packed is None:
+            with warnings.catch_warnings():
+                # torch announces the end of quantized tensors; the kernel still takes its weights as one
+                warnings.filterwarnings("ignore", message=".*quantized tensor creation functions", category=UserWarning)
+                weight = torch._make_per_channel_quantized_tensor(
+                    self.weight.t().contiguous(), self.weight_scale.double(),
+                    torch.zeros(self.out_features, dtype=torch.long), 0)
+            self._packed = torch.ops.quantized.linear_prepack(weight, None)
+        return self._packed
 
     def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         packed = state_dict.pop(prefix + "_packed_params._packed_params", None)
@@ -81,6 +107,12 @@ class Int8Linear(torch.nn.Module):
             if bias is not None:
                 state_dict[prefix + "bias"] = bias.float()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._packed = None
+        if int(self.weight.abs().max()) > WEIGHT_LEVELS:  # 8-bit weights, as earlier int8 pipelines saved them
+            self.set_weight(self.weight.t().float() * self.weight_scale[:, None])
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {**self.__dict__, "_packed": None}  # packed again where the copy runs
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -93,7 +125,13 @@ def is_quantized(module: torch.nn.Module) -> bool:
 
 
 def quantize_module(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `module` with every Linear layer replaced by its `Int8Linear` (the module is left as it is)."""
+    """A copy of `module` with every Linear layer replaced by its `Int8Linear` (the module is left as it is).
+
+    RAISES (ValueError): This torch has no x86 int8 kernel for it.
+    """
+    if not hasattr(torch.ops.quantized, "linear_with_input_q_dq_qweight_dq_output_fp32"):
+        raise ValueError(f"int8 needs torch's x86 int8 kernels, which torch {torch.__version__} lacks: install "
+                           "torch 2.2 to 2.13 (e.g. pip install torch==2.13.0), or load the pipeline in fp32")
     quantized = copy.deepcopy(module)
     for parent in list(quantized.modules()):
         for name, child in parent.named_children():

@@ -154,7 +154,7 @@ class LLMServer:
         with self.lock:
             self.response_formats.append(response_format)
         if response_format is not None and self.refuse_structured:
-            return 400, {"error": REFUSALS["response_format"]}, {}
+            return 400, {"error": dict(REFUSALS["response_format"])}, {}
         content = messages[-1]["content"]
         if isinstance(content, list):
             with self.lock:
@@ -168,7 +168,7 @@ class LLMServer:
         if fault == "500":
             return 500, {"error": {"message": "server error", "type": "server_error"}}, {}
         if fault in REFUSALS:
-            return int(fault), {"error": REFUSALS[fault]}, {}
+            return int(fault), {"error": dict(REFUSALS[fault])}, {}  # a copy: tests edit what they get
         if fault == "hang":
             time.sleep(self.hang_seconds)
             return None, None, {}

@@ -1,6 +1,6 @@
 """The property of `annotate` (issue 28): its output equals one uninterrupted single-process run of the same input
-for any split into batches, any resume point, any number of processes and on Ray workers, for an fp32 and an
-int8 pipeline, on inputs with unusual separators and bytes. "Equals": the same ids, texts, entities and bad
+for any split into batches, any resume point, any number of processes and on Ray workers (in test_annotate_ray.py),
+for an fp32 and an int8 pipeline, on inputs with unusual separators and bytes. "Equals": the same ids, texts, entities and bad
 lines, and relation scores within 1e-4 (the documented float noise)."""
 import json
 import tempfile
@@ -86,23 +86,3 @@ def test_any_batches_resume_point_and_processes_equal_one_run(model, data, batch
             assert stats.resumed == len(kept) and stats.resumed + stats.written == reference.written
             same_output(out, whole)
             assert [str(e) for e in stats.skipped] == [str(e) for e in reference.skipped]
-
-
-# Ray starts in seconds, not milliseconds: few examples, each a whole Ray run
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=inputs(), batch_size=st.integers(1, 9), workers=st.integers(1, 2))
-def test_ray_workers_equal_one_run(model, data, batch_size, workers, monkeypatch):
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local instance
-    suffix, content = data
-    with tempfile.TemporaryDirectory() as tmp:
-        source, whole, out = Path(tmp) / f"in{suffix}", Path(tmp) / "whole.jsonl", Path(tmp) / "ray.jsonl"
-        source.write_bytes(content)
-        reference = annotate(model, source, whole, progress=False)
-        result = CliRunner().invoke(app, ["annotate", str(model), str(source), str(out), "--ray", "--workers",
-                                          str(workers), "--batch-size", str(batch_size), "--no-progress"])
-        assert result.exit_code == 0, result.output
-        same_output(out, whole)
-        output = " ".join(result.output.split())
-        for error in reference.skipped:
-            assert f"in{suffix}:{error.line}: " in output
-        assert f"Wrote {reference.written} docs" in output

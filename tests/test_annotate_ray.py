@@ -1,12 +1,18 @@
-"""`annotate --ray` on a real local Ray instance with 2 workers: the same lines as a single-process run."""
+"""`annotate --ray` on a real local Ray instance: the same lines as a single-process run. Every Ray test is in this
+file, so that the suite's workers never start two Ray instances at once."""
 import json
 import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from typer.testing import CliRunner
 
 from spacy_cot_distill.annotate import annotate
 from spacy_cot_distill.cli import app
 from test_annotate import ODD, read_output
+from test_annotate_property import inputs, int8_pipeline, model, same_output  # noqa: F401 (fixtures)
 from tiny_relations import corpus
 
 
@@ -67,3 +73,23 @@ def test_ray_refuses_to_write_over_its_input_and_names_a_missing_one(pipeline, t
     result = CliRunner().invoke(app, ["annotate", str(pipeline), str(tmp_path / "missing.txt"), str(tmp_path / "o.jsonl"),
                                       "--ray", "--no-progress"])
     assert result.exit_code == 1 and "missing.txt: no such file or folder" in result.output, result.output
+
+
+# Ray starts in seconds, not milliseconds: few examples, each a whole Ray run
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=inputs(), batch_size=st.integers(1, 9), workers=st.integers(1, 2))
+def test_ray_workers_equal_one_run(model, data, batch_size, workers, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local instance
+    suffix, content = data
+    with tempfile.TemporaryDirectory() as tmp:
+        source, whole, out = Path(tmp) / f"in{suffix}", Path(tmp) / "whole.jsonl", Path(tmp) / "ray.jsonl"
+        source.write_bytes(content)
+        reference = annotate(model, source, whole, progress=False)
+        result = CliRunner().invoke(app, ["annotate", str(model), str(source), str(out), "--ray", "--workers",
+                                          str(workers), "--batch-size", str(batch_size), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        same_output(out, whole)
+        output = " ".join(result.output.split())
+        for error in reference.skipped:
+            assert f"in{suffix}:{error.line}: " in output
+        assert f"Wrote {reference.written} docs" in output

@@ -1,4 +1,5 @@
-"""int8: dynamic quantisation of cot_ner + cot_rel, saved, loaded and used like the fp32 pipeline."""
+"""int8: cot_ner + cot_rel with int8 weights and per-token int8 activations, saved, loaded and used like the fp32
+pipeline."""
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.models.ner_model import build_cot_ner_model
-from spacy_cot_distill.quantize import INT8_NOTE, Int8Linear, is_quantize_output, is_quantized, quantize_pipeline
+from spacy_cot_distill.quantize import (ACTIVATION_LEVELS, INT8_NOTE, WEIGHT_LEVELS, Int8Linear, is_quantize_output,
+                                        is_quantized, quantize_pipeline)
 
 QUANTIZABLE = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
 from tiny_relations import TRAIN, corpus, make_doc, train
@@ -75,12 +77,30 @@ def test_int8_linear_quantises_each_row_alone_and_reads_dynamically_quantised_we
         assert torch.equal(layer(x[:, i:i + 1]), out[:, i:i + 1])
     assert torch.equal(layer(torch.cat([x, torch.full((2, 1, 24), 1e4)], dim=1))[:, :7], out)
     assert (out - linear(x)).abs().max() < 0.05 * linear(x).abs().max()
-    # an int8 pipeline saved before issue 28 (torch.ao dynamic, per-channel weights) loads into Int8Linear
+    # an int8 pipeline saved before (torch.ao dynamic, 8-bit per-channel weights) loads into Int8Linear, its
+    # weights taken to 7 bits
     legacy = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(linear), QUANTIZABLE, dtype=torch.qint8)
     loaded = torch.nn.Sequential(Int8Linear(24, 10))
     loaded.load_state_dict(legacy.state_dict())
+    assert int(loaded[0].weight.abs().max()) == WEIGHT_LEVELS
     dequantized = loaded[0].weight.t().float() * loaded[0].weight_scale[:, None]
-    assert torch.equal(dequantized, legacy[0].weight().dequantize()) and torch.equal(loaded[0].bias, linear.bias.detach())
+    step = loaded[0].weight_scale[:, None]
+    assert ((dequantized - legacy[0].weight().dequantize()).abs() <= step).all()
+    assert torch.equal(loaded[0].bias, linear.bias.detach())
+
+
+def test_int8_linear_is_the_exact_integer_product_even_at_the_extremes():
+    # every weight at its largest magnitude, every activation at its row's peak: the products fbgemm sums in pairs
+    # in 16 bits must not overflow (8-bit activations and 8-bit weights would on CPUs without VNNI)
+    linear = torch.nn.Linear(64, 8)
+    with torch.no_grad():
+        linear.weight.copy_(torch.ones(8, 64) * torch.tensor([1.0, -1.0] * 4)[:, None])
+    layer = Int8Linear.from_float(linear)
+    x = torch.cat([torch.full((1, 64), 3.0), torch.full((1, 64), -2.0), torch.randn(6, 64)])
+    peak = x.abs().amax(dim=1, keepdim=True)
+    quantized = torch.round(x / peak * ACTIVATION_LEVELS).double()
+    exact = (quantized @ layer.weight.double()) * (peak.double() / ACTIVATION_LEVELS) * layer.weight_scale.double()
+    assert torch.allclose(layer(x).double(), exact + linear.bias.detach().double(), rtol=1e-5, atol=1e-5)
 
 
 def test_quantize_refuses_a_pipeline_without_a_distilled_model(tmp_path):
