@@ -28,7 +28,7 @@ from .files import WriteError
 # times 8-bit weights can overflow on CPUs without VNNI. Weights take 7 bits and a sign (a scale per output
 # channel), activations all 8 (a scale per token): the pair sums stay within 16 bits on every x86 CPU, and the
 # activations, whose range varies most, keep the finer grid (on a trained cot_ner, -0.05 F1 against -0.55 the
-# other way round; benchmarks/RESULTS.md).
+# other way round; benchmarks/RESULTS.md, "int8: how the bits are split").
 WEIGHT_LEVELS = 63
 ACTIVATION_LEVELS = 127
 ACTIVATION_ZERO = 128
@@ -130,8 +130,8 @@ def quantize_module(module: torch.nn.Module) -> torch.nn.Module:
     RAISES (ValueError): This torch has no x86 int8 kernel for it.
     """
     if not hasattr(torch.ops.quantized, "linear_with_input_q_dq_qweight_dq_output_fp32"):
-        raise ValueError(f"int8 needs torch's x86 int8 kernels, which torch {torch.__version__} lacks: install "
-                           "torch 2.2 to 2.13 (e.g. pip install torch==2.13.0), or load the pipeline in fp32")
+        raise ValueError(f"int8 needs torch's x86 int8 kernel, which torch {torch.__version__} lacks: install a torch "
+                         "with it (pip install torch==2.13.0 has it), or load the pipeline in fp32")
     quantized = copy.deepcopy(module)
     for parent in list(quantized.modules()):
         for name, child in parent.named_children():

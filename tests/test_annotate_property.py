@@ -1,7 +1,7 @@
 """The property of `annotate` (issue 28): its output equals one uninterrupted single-process run of the same input
 for any split into batches, any resume point, any number of processes and on Ray workers (in test_annotate_ray.py),
-for an fp32 and an int8 pipeline, on inputs with unusual separators and bytes. "Equals": the same ids, texts, entities and bad
-lines, and relation scores within 1e-4 (the documented float noise)."""
+for an fp32 and an int8 pipeline, on inputs with unusual separators and bytes. "Equals": the same ids, texts,
+entities and bad lines, and relation scores within 1e-4 (the documented float noise)."""
 import json
 import tempfile
 from pathlib import Path
