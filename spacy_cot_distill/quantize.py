@@ -3,8 +3,10 @@
 `quantize_pipeline(nlp)` swaps each cot component's torch module (encoder and heads) for a copy whose
 Linear layers are `Int8Linear`: weights stored as int8 with a scale per output channel, and each input
 row (a token) quantised with its own scale at run time, multiplied in integers by fbgemm. A token's output
-therefore depends on that token's input alone, never on the other docs of its batch or the padding beside it:
-int8 results are the same for any batch size, `--n-process`, `--resume` or Ray split (tests/test_quantize.py).
+therefore depends on that token's input alone, and the encoder is made batch-invariant (each row padded to a
+length of its own, the soft prompts made row by row), so that the fp32 layers between the int8 ones compute the
+same bits whatever the batch: a doc's int8 output never depends on the other docs of its batch or on padding, and
+is the same for any batch size, `--n-process`, `--resume` or Ray split (tests/test_quantize.py).
 `torch.ao`'s dynamic quantisation scales activations per batch and cannot keep that promise. CPU only (x86). The
 module's serialised bytes say it is quantised, so a saved or packaged int8 pipeline loads as int8
 (`EncoderModel`'s deserialiser rebuilds the module, quantises it, then loads the int8 weights; those of an older,
@@ -23,6 +25,7 @@ from spacy.language import Language
 
 from .errors import InputError
 from .files import WriteError
+from .models.prompt_generator import PromptedEncoder
 
 # fbgemm multiplies unsigned 8-bit activations by int8 weights in pairs summed in 16 bits: 8-bit activations
 # times 8-bit weights can overflow on CPUs without VNNI. Weights take 7 bits and a sign (a scale per output
@@ -125,7 +128,8 @@ def is_quantized(module: torch.nn.Module) -> bool:
 
 
 def quantize_module(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `module` with every Linear layer replaced by its `Int8Linear` (the module is left as it is).
+    """A copy of `module` with every Linear layer replaced by its `Int8Linear` and its encoder made batch-invariant
+    (`PromptedEncoder.batch_invariant`); the module is left as it is.
 
     RAISES (ValueError): This torch has no x86 int8 kernel for it.
     """
@@ -137,6 +141,10 @@ def quantize_module(module: torch.nn.Module) -> torch.nn.Module:
         for name, child in parent.named_children():
             if type(child) is torch.nn.Linear:
                 setattr(parent, name, Int8Linear.from_float(child))
+        if isinstance(parent, PromptedEncoder):
+            # the fp32 layers between the int8 ones round a row's last bits differently beside other rows and
+            # padding, and one bit can move a value onto the next int8 step
+            parent.batch_invariant = True
     return quantized
 
 

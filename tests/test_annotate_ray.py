@@ -88,7 +88,7 @@ def test_ray_workers_equal_one_run(model, data, batch_size, workers, monkeypatch
         result = CliRunner().invoke(app, ["annotate", str(model), str(source), str(out), "--ray", "--workers",
                                           str(workers), "--batch-size", str(batch_size), "--no-progress"])
         assert result.exit_code == 0, result.output
-        same_output(out, whole)
+        same_output(out, whole, model)
         output = " ".join(result.output.split())
         for error in reference.skipped:
             assert f"in{suffix}:{error.line}: " in output

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from spacy_cot_distill.cli import app
 from spacy_cot_distill.models.ner_model import build_cot_ner_model
+from spacy_cot_distill.models.views import DocViews
 from spacy_cot_distill.quantize import (ACTIVATION_LEVELS, INT8_NOTE, WEIGHT_LEVELS, Int8Linear, is_quantize_output,
                                         is_quantized, quantize_pipeline)
 
@@ -64,6 +65,28 @@ def test_int8_predictions_do_not_depend_on_which_docs_share_a_batch(pipeline):  
         scores = [(a[3], b[3]) for (_, ra), (_, rb) in zip(batched, alone) for a, b in zip(ra, rb)]
         assert [r[:3] for _, rels in batched for r in rels] == [r[:3] for _, rels in alone for r in rels]
         assert scores and max(abs(a - b) for a, b in scores) <= 1e-4
+
+
+def test_int8_logits_of_a_doc_are_the_same_bits_in_any_batch(pipeline):  # noqa: F811
+    # the fp32 layers between the int8 ones rounded a row's last bits differently beside other rows and padding,
+    # and one bit could move a value onto the next int8 step: on a trained cot_ner, 2 of 723 docs got other
+    # entities between batch 1 and batch 64. Each row is now encoded alone, unpadded.
+    int8 = spacy.load(pipeline)
+    quantize_pipeline(int8)
+    ner = int8.get_pipe("cot_ner")
+    docs = [int8.make_doc(" ".join([text] * (1 + i % 3))) for i, text in enumerate(corpus(12))]
+
+    def logits(batch):
+        return ner.model.predict(DocViews(batch, ner.cfg["max_length"], student=True))[0]
+
+    together = logits(docs)
+    starts = [sum(len(doc) for doc in docs[:i]) for i in range(len(docs))]
+    for doc, start in zip(docs, starts):
+        assert torch.equal(logits([doc]), together[start : start + len(doc)])
+    # and the relation scores, which the fp32 pipeline keeps only within 1e-4 (float noise)
+    alone = [[r["score"] for r in doc._.relations] for doc in int8.pipe([d.text for d in docs], batch_size=1)]
+    batched = [[r["score"] for r in doc._.relations] for doc in int8.pipe([d.text for d in docs], batch_size=64)]
+    assert any(alone) and batched == alone
 
 
 def test_int8_linear_quantises_each_row_alone_and_reads_dynamically_quantised_weights():
