@@ -14,7 +14,6 @@ recorded with `--record` (machine, load before and after, command).
 """
 import argparse
 import os
-import platform
 import shlex
 import sys
 import time
@@ -25,7 +24,7 @@ import spacy
 import torch
 
 from benchmarks.ner_accuracy import make_data
-from benchmarks.results import ROOT, resolve_encoder, spacy_train
+from benchmarks.results import ROOT, cpu_name, resolve_encoder, spacy_train
 from spacy_cot_distill.data.docbin import read_docs
 from spacy_cot_distill.files import write_file
 
@@ -108,7 +107,7 @@ def main() -> None:
             f"### ner_speed.py, {time.strftime('%Y-%m-%d')}: stock vs student fp32 vs student int8\n\n"
             f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python -m benchmarks.ner_speed "
             f"{shlex.join(sys.argv[1:])}`; models {args.baseline}, {args.cot_ner}; {len(texts)} docs of "
-            f"{docs_path.name}, {n_words} words, from their text; {platform.processor() or platform.machine()}, "
+            f"{docs_path.name}, {n_words} words, from their text; {cpu_name()}, "
             f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}; load average (1 min) "
             f"{load_before[0]:.2f} before, {load_after[0]:.2f} after; alternating, best of {args.repeats}.\n\n"
             + "\n".join(lines) + "\n"
