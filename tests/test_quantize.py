@@ -89,6 +89,27 @@ def test_int8_logits_of_a_doc_are_the_same_bits_in_any_batch(pipeline):  # noqa:
     assert any(alone) and batched == alone
 
 
+def test_a_batch_invariant_encoder_never_pads_a_row_past_the_encoders_positions():
+    from transformers import BertConfig, BertModel
+
+    from spacy_cot_distill.models.prompt_generator import PromptedEncoder
+
+    torch.manual_seed(0)
+    # 9 positions, 2 soft prompts: a row of 7 fills them; rounded up to 8 it would not fit
+    config = BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=16, max_position_embeddings=9)
+    encoder = PromptedEncoder(BertModel(config), m=2, n_heads=2).eval()
+    encoder.batch_invariant = True
+    ids = torch.randint(1, 30, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 3:] = 0
+    with torch.inference_mode():
+        together = encoder(ids, mask, prompted=True)
+        assert together.shape == (2, 7, 8)
+        assert torch.equal(encoder(ids[:1], mask[:1], prompted=True)[0], together[0])
+        assert torch.equal(encoder(ids[1:, :3], mask[1:, :3], prompted=True)[0], together[1, :3])
+
+
 def test_int8_linear_quantises_each_row_alone_and_reads_dynamically_quantised_weights():
     torch.manual_seed(0)
     linear = torch.nn.Linear(24, 10)

@@ -84,8 +84,10 @@ class PromptedEncoder(nn.Module):
         other padding; an int8 layer can turn such a last-bit difference into a step of its grid.
         """
         lengths = attention_mask.sum(dim=1)
-        positions = self.encoder.config.max_position_embeddings - (self.m if prompted else 0)
-        padded = ((lengths + LENGTH_STEP - 1) // LENGTH_STEP * LENGTH_STEP).clamp(max=max(positions, 1))
+        padded = (lengths + LENGTH_STEP - 1) // LENGTH_STEP * LENGTH_STEP
+        positions = getattr(self.encoder.config, "max_position_embeddings", None)
+        if isinstance(positions, int):  # never past the encoder's positions (a row itself always fits)
+            padded = torch.maximum(padded.clamp(max=positions - (self.m if prompted else 0)), lengths)
         width = input_ids.shape[1]
         hidden = torch.zeros(*input_ids.shape, self.width, device=input_ids.device)
         for length in padded.unique().tolist():
