@@ -6,16 +6,23 @@ distribution over the tags per token (`data/teacher.py`); stage two trains a
 student against those (`distill_from = "stored"`), with no teacher view in its
 steps. A doc without knowledge gets the distribution of the teacher reading its
 text alone, as joint training's teacher reads it; such docs are counted.
+
+`teacher_silver` stores the teacher's hard labels instead, as silver entities on
+raw docs (`cot-distill silver --from-teacher`): the two-step recipe of the
+label-efficiency study's row (p), where a stock student trains on them as gold.
 """
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import minibatch
 from wasabi import msg
 
-from .data.docbin import read_docs, write_docs
+from .data.docbin import BLOCK_DOCS, DocBinWriter, read_docs, stream_docs, write_docs
+from .data.silver import set_silver
 from .data.teacher import store_distribution
 from .files import check_writable
 from .pipeline.distill_pipe import PREDICT_BATCH
@@ -106,3 +113,66 @@ def teach_docs(
         store_distribution(doc, log_probs, pipe.tags, temperature, head)
     without = sum(1 for doc in docs if not pipe.knowledge(doc))
     return TeachSummary(len(docs), without, pipe.tags, temperature, head)
+
+
+@dataclass
+class TeacherSilverSummary:
+    """What `teacher_silver` stored: docs, mentions per label, and what it read or left out otherwise."""
+
+    docs: int = 0
+    mentions: Counter = field(default_factory=Counter)  # label -> silver mentions stored
+    dropped: Counter = field(default_factory=Counter)  # label outside the labels asked for -> mentions left out
+    without_knowledge: int = 0  # docs labelled from their text alone: no knowledge for the teacher to read
+
+    def print(self) -> None:
+        labelled = ", ".join(f"{label} {n}" for label, n in sorted(self.mentions.items())) or "none"
+        msg.good(f"{self.docs} docs labelled by the teacher view: {sum(self.mentions.values())} silver mentions "
+                 f"({labelled})")
+        if self.dropped:
+            msg.info(f"Left out {sum(self.dropped.values())} mentions of labels not asked for "
+                     f"({', '.join(f'{label} {n}' for label, n in sorted(self.dropped.items()))})")
+        if self.without_knowledge:
+            msg.warn(f"{self.without_knowledge} docs carry no knowledge the teacher reads (no caption, no doc._.cot "
+                     "dimension it reads): they were labelled from their text alone")
+
+
+def teacher_silver(
+    pipe: CotNer,
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    labels: Optional[Sequence[str]] = None,
+) -> TeacherSilverSummary:
+    """Label each doc of `input_path` with the teacher view's entities, reading the doc's knowledge, stored as silver.
+
+    The entities go to `doc.spans["silver_ents"]`, gold `doc.ents` untouched: they train as gold only where the
+    reader is told to (`silver_as_gold`), on docs without gold, and are never scored. A doc without knowledge is
+    labelled from its text alone, as `use_knowledge_at_inference` predicts (by the student view after joint
+    training, by the teacher after stage one of two-stage); such docs are counted.
+
+    pipe (CotNer): A trained `cot_ner` whose teacher view was trained (see `find_teacher`).
+    input_path (Union[str, Path]): A DocBin of raw (or any) docs with their knowledge, read a block at a time.
+    output_path (Union[str, Path]): The DocBin to write, written whole at the end or not at all; may be the input.
+    labels (Optional[Sequence[str]]): The labels to keep, among the component's; None: all of them.
+    RETURNS (TeacherSilverSummary): What was stored.
+    """
+    check_teacher(pipe)
+    unknown = sorted(set(labels or ()) - set(pipe.labels))
+    if unknown:
+        raise ValueError(f"{pipe.name} predicts {', '.join(pipe.labels)}, not {', '.join(unknown)}: give --labels "
+                         "among those, or leave it out to keep every label")
+    keep = set(labels or pipe.labels)
+    docs = stream_docs(input_path, pipe.vocab)  # a missing or broken input fails here
+    check_writable(output_path)
+    summary = TeacherSilverSummary()
+    with DocBinWriter(output_path) as output:
+        for block in minibatch(docs, BLOCK_DOCS):
+            for doc, guess in zip(block, pipe.predict(block, use_knowledge=True)):
+                spans = pipe.entities(doc, guess)
+                summary.dropped.update(span.label_ for span in spans if span.label_ not in keep)
+                spans = [span for span in spans if span.label_ in keep]
+                summary.mentions.update(span.label_ for span in spans)
+                set_silver(doc, spans)
+                summary.docs += 1
+                summary.without_knowledge += not pipe.knowledge(doc)
+            output.add(block)
+    return summary

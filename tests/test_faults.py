@@ -110,6 +110,10 @@ COMMANDS = {
     "show": (lambda p, model, out: ["show", model, "--text", "Obama", "--out", out], None),
     "show docbin": (lambda p, model, out: ["show", p["docbin"], "--out", out], "docbin"),
     "teach": (lambda p, model, out: ["teach", model, p["docbin"], out], "docbin"),
+    "silver --from-teacher": (lambda p, model, out: ["silver", p["docbin"], out, "--from-teacher", model], "docbin"),
+    "silver --from-knowledge": (lambda p, model, out: ["silver", p["docbin"], out, "--labels", "PER,LOC,ORG,MISC",
+                                                       "--from-knowledge", "noun"], "docbin"),
+    "silver --model": (lambda p, model, out: ["silver", p["docbin"], out, "--labels", "PER,LOC", *LLM], "docbin"),
     "convert twitter": (lambda p, model, out: ["convert", "twitter", p["tweets"], out], "tweets"),
     "convert mnre": (lambda p, model, out: ["convert", "mnre", p["mnre"], out], "mnre"),
     "convert jsonl": (lambda p, model, out: ["convert", "jsonl", p["jsonl"], out], "jsonl"),
@@ -118,7 +122,7 @@ COMMANDS = {
     "augment": (lambda p, model, out: ["augment", p["docbin"], out, "--kinds", "style", *LLM], "docbin"),
     "cache merge": (lambda p, model, out: ["cache", "merge", out, p["cache"]], None),
 }
-WITH_MODEL = ["annotate", "annotate --ray", "quantize", "evaluate", "show", "teach"]
+WITH_MODEL = ["annotate", "annotate --ray", "quantize", "evaluate", "show", "teach", "silver --from-teacher"]
 READERS = [name for name, (_, source) in COMMANDS.items() if source is not None]
 
 
@@ -189,7 +193,8 @@ def test_an_unreadable_cache_to_merge_is_one_line(inputs, tmp_path):
 
 def test_a_gpu_that_is_not_there_is_one_line(inputs, tmp_path):
     for args in (["annotate", inputs["model"], inputs["text"], tmp_path / "out.jsonl", "--gpu-id", "0"],
-                 ["teach", inputs["model"], inputs["docbin"], tmp_path / "out.spacy", "--gpu-id", "0"]):
+                 ["teach", inputs["model"], inputs["docbin"], tmp_path / "out.spacy", "--gpu-id", "0"],
+                 ["silver", inputs["docbin"], tmp_path / "out.spacy", "--from-teacher", inputs["model"], "--gpu-id", "0"]):
         one_line(CliRunner().invoke(app, [str(a) for a in args]), "GPU 0", "--gpu-id -1")
 
 

@@ -206,18 +206,26 @@ class DistillationPipe(TrainablePipe):
 
     # -- the loops
 
-    def predict(self, docs: Iterable[Doc]) -> List[Any]:
+    def predict(self, docs: Iterable[Doc], *, use_knowledge: Optional[bool] = None) -> List[Any]:
         """Each doc's guesses; rows with knowledge use the teacher view when `use_knowledge_at_inference`, all rows
-        when the teacher was trained alone (`train_views = "teacher"`)."""
+        when the teacher was trained alone (`train_views = "teacher"`).
+
+        docs (Iterable[Doc]): The docs, with their knowledge where the teacher view reads it.
+        use_knowledge (Optional[bool]): Read the knowledge of the rows that have any, as `use_knowledge_at_inference`
+            does; None: the component's setting. `cot-distill silver --from-teacher` labels raw docs this way.
+        RETURNS (List[Any]): Each doc's guesses, for `set_annotations`.
+        """
         docs = list(docs)
         groups: Dict[bool, List[Tuple[int, Row]]] = {False: [], True: []}
         doc_rows: Dict[int, Sequence[Row]] = {}
         teacher_alone = self.cfg["train_views"] == "teacher"
+        if use_knowledge is None:
+            use_knowledge = self.cfg["use_knowledge_at_inference"]
         for i, doc in enumerate(docs):
             rows = doc_rows[id(doc)] = self._rows(doc)
             if teacher_alone:
                 groups[True].extend((i, row) for row in rows)
-            elif self.cfg["use_knowledge_at_inference"]:
+            elif use_knowledge:
                 known = self._row_knowledge([doc] * len(rows), [doc] * len(rows), rows)
                 for row, segments in zip(rows, known):
                     groups[bool(segments)].append((i, row))

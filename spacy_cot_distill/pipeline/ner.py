@@ -4,7 +4,7 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 import numpy
 import torch
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
@@ -119,9 +119,13 @@ class CotNer(DistillationPipe):
 
     def set_annotations(self, docs: Iterable[Doc], tag_ids: List[List[int]]) -> None:
         """Write the entities of the predicted tags to doc.ents."""
-        tags = self.tags
         for doc, ids in zip(docs, tag_ids):
-            doc.ents = biluo_tags_to_spans(doc, iob_to_biluo([tags[i] for i in ids]))
+            doc.ents = self.entities(doc, ids)
+
+    def entities(self, doc: Doc, tag_ids: List[int]) -> List[Span]:
+        """The entity spans of one doc's predicted tag ids (`predict`'s guess for it)."""
+        tags = self.tags
+        return biluo_tags_to_spans(doc, iob_to_biluo([tags[i] for i in tag_ids]))
 
     def _unannotated(self, example: Example) -> bool:
         """A reference without entity annotation: every tag missing (spaCy's `ent_iob == 0`), none of them O."""
