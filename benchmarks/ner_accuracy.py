@@ -58,7 +58,7 @@ from benchmarks.results import (
 )
 from spacy_cot_distill.data.convert import convert_twitter
 from spacy_cot_distill.data.spans import hide_annotation
-from spacy_cot_distill.evaluate import gold_examples, words_only
+from spacy_cot_distill.evaluate import gold_examples
 from spacy_cot_distill.files import write_file
 
 
@@ -76,7 +76,7 @@ class Training:
     folds: int = 1
     # the label-efficiency study: unlabelled docs mixed into training ("rest": the train docs outside the gold
     # subset, their gold hidden; "other": the other Twitter dataset's train), and the training whose teacher view,
-    # reading the knowledge, labels the rest of train for this one (hard labels, trained as gold)
+    # reading the knowledge, labels the rest of train for this one (silver, trained as gold: hard labels)
     unlabelled: Optional[str] = None
     labeller: Optional[str] = None
     # silver labels from the entity lists of the ChatGPT answers on the docs without gold, trained as gold
@@ -191,18 +191,12 @@ def hide_entities(doc: Doc) -> Doc:
 
 
 def labelled_by(model: Path, docs_path: Path, out: Path) -> Path:
-    """The docs of `docs_path` with the entities that `model`'s teacher view, reading their knowledge, predicts
-    as gold (hard labels; every other token O)."""
-    from spacy_cot_distill.data.docbin import read_docs, write_docs
+    """The docs of `docs_path` with the entities that `model`'s teacher view, reading their knowledge, predicts,
+    as silver (`cot-distill silver --from-teacher`: the two-step recipe), trained as gold (hard labels)."""
+    from spacy_cot_distill.teach import find_teacher, teacher_silver
 
     if not out.exists():
-        nlp = spacy.load(model)
-        nlp.get_pipe("cot_ner").cfg["use_knowledge_at_inference"] = True
-        docs = read_docs(docs_path, nlp.vocab)
-        for doc, predicted in zip(docs, nlp.pipe(words_only(d, with_knowledge=True) for d in docs)):
-            doc.set_ents([doc.char_span(e.start_char, e.end_char, e.label_) for e in predicted.ents],
-                         default="outside")
-        write_docs(out, docs)
+        teacher_silver(find_teacher(spacy.load(model)), docs_path, out)
     return out
 
 
@@ -288,7 +282,7 @@ def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: D
     study_row = fraction < 1 or spec.unlabelled is not None or spec.labeller is not None or spec.silver
     # the study's settings go into the run's own overrides, not its key: gold_fraction and the row name the study
     study = {**(STUDY_TEACHER if study_row and spec.config != "baseline_ner.cfg" else {}),
-             **(STUDY_MIX if spec.unlabelled else {}), **(STUDY_SILVER if spec.silver else {})}
+             **(STUDY_MIX if spec.unlabelled else {}), **(STUDY_SILVER if spec.silver or spec.labeller else {})}
     parts = [f"gold{fraction:g}"] if fraction < 1 else []
     out = run_dir(args.work, args.dataset, name, *parts, f"{args.steps}x{args.batch_words}", f"e{args.eval_every}",
                   f"s{seed}", settings=settings, encoder=args.encoder_name, student_settings=student_settings)
