@@ -183,10 +183,11 @@ def commands(tmp_path: Path, pipeline: Path, out: Path):
         "import-knowledge": ["import-knowledge", corpus, knowledge, out],
         "show": ["show", corpus, "--out", out],
         "evaluate": ["evaluate", pipeline, corpus, "--output", out],
+        "silver": ["silver", corpus, out, "--labels", "PER,LOC,ORG,MISC", "--from-knowledge", "noun"],
     }
 
 
-COMMANDS = ["convert", "import-knowledge", "show", "evaluate"]
+COMMANDS = ["convert", "import-knowledge", "show", "evaluate", "silver"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
