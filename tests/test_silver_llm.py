@@ -123,7 +123,7 @@ def test_cli_from_llm_and_from_knowledge(server, tmp_path):
     assert "1 answers unreadable" in text(result)
     # one source, and labels the type map can use
     result = runner.invoke(app, ["silver", str(source), str(tmp_path / "x.spacy"), "--labels", "PER"])
-    assert result.exit_code == 1 and "give --model" in text(result)
+    assert result.exit_code == 1 and "give one of --model" in text(result)
     result = runner.invoke(app, ["silver", str(source), str(tmp_path / "x.spacy"), "--labels", "PER,GPE",
                                  "--from-knowledge", "chatgpt"])
     assert result.exit_code == 1 and "one catch-all label" in text(result) and not (tmp_path / "x.spacy").exists()
