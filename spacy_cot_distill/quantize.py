@@ -6,8 +6,7 @@ row (a token) quantised with its own scale at run time, multiplied in integers b
 therefore depends on that token's input alone, and the encoder is made batch-invariant (each row padded to a
 length of its own, a one-row batch's soft prompts made as in any other), so that the fp32 layers between the int8
 ones compute the same bits whatever the batch: a doc's int8 output never depends on the other docs of its batch or
-on padding, and
-is the same for any batch size, `--n-process`, `--resume` or Ray split (tests/test_quantize.py).
+on padding, and is the same for any batch size, `--n-process`, `--resume` or Ray split (tests/test_quantize.py).
 `torch.ao`'s dynamic quantisation scales activations per batch and cannot keep that promise. CPU only (x86). The
 module's serialised bytes say it is quantised, so a saved or packaged int8 pipeline loads as int8
 (`EncoderModel`'s deserialiser rebuilds the module, quantises it, then loads the int8 weights; those of an older,

@@ -166,8 +166,7 @@ def teacher_silver(
     summary = TeacherSilverSummary()
     with DocBinWriter(output_path) as output:
         for block in minibatch(docs, BLOCK_DOCS):
-            for doc, guess in zip(block, pipe.predict(block, use_knowledge=True)):
-                spans = pipe.entities(doc, guess)
+            for doc, spans in zip(block, pipe.entities(block, pipe.predict(block, use_knowledge=True))):
                 summary.dropped.update(span.label_ for span in spans if span.label_ not in keep)
                 spans = [span for span in spans if span.label_ in keep]
                 summary.mentions.update(span.label_ for span in spans)

@@ -119,13 +119,14 @@ class CotNer(DistillationPipe):
 
     def set_annotations(self, docs: Iterable[Doc], tag_ids: List[List[int]]) -> None:
         """Write the entities of the predicted tags to doc.ents."""
-        for doc, ids in zip(docs, tag_ids):
-            doc.ents = self.entities(doc, ids)
+        docs = list(docs)
+        for doc, spans in zip(docs, self.entities(docs, tag_ids)):
+            doc.ents = spans
 
-    def entities(self, doc: Doc, tag_ids: List[int]) -> List[Span]:
-        """The entity spans of one doc's predicted tag ids (`predict`'s guess for it)."""
+    def entities(self, docs: Iterable[Doc], tag_ids: List[List[int]]) -> List[List[Span]]:
+        """The entity spans of each doc's predicted tag ids (`predict`'s guesses)."""
         tags = self.tags
-        return biluo_tags_to_spans(doc, iob_to_biluo([tags[i] for i in tag_ids]))
+        return [biluo_tags_to_spans(doc, iob_to_biluo([tags[i] for i in ids])) for doc, ids in zip(docs, tag_ids)]
 
     def _unannotated(self, example: Example) -> bool:
         """A reference without entity annotation: every tag missing (spaCy's `ent_iob == 0`), none of them O."""
