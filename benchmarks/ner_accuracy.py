@@ -14,7 +14,14 @@ record carries the teacher's one-off cost (the (t) training's seconds and the
 `teach` seconds) apart from its own; (g) the same with cross-fitted teachers: (t)
 trained twice, each time on one half of train (half the steps: the same epochs,
 one (t)'s cost in all), each teaching the half it did not train on, so that no
-stored distribution comes from a teacher that saw the doc's gold tags. Every
+stored distribution comes from a teacher that saw the doc's gold tags. The label-efficiency
+study's rows (--gold-fraction below 1): (u) (c) plus the rest of train as
+unlabelled docs; (p) a stock student on gold plus the rest labelled by (c)'s
+teacher view (hard labels); (v) (u) in two stages: (c)'s teacher view teaches
+the gold subset and the rest, and a two-stage student learns from the stored
+distributions, half of each batch's words from the rest (soft labels); (s) (u)
+with silver labels from the ChatGPT entity lists; (s0) silver labels only; (x)
+all gold plus the other Twitter dataset's train unlabelled. Every
 trained row gets the same steps, batches and optimizer, and is evaluated on valid every --eval-every steps; the
 result is spaCy's ents_p/r/f (overall and per type) of model-best on the gold
 tokens of valid, text only (knowledge for (e) and (t)).
@@ -81,6 +88,9 @@ class Training:
     labeller: Optional[str] = None
     # silver labels from the entity lists of the ChatGPT answers on the docs without gold, trained as gold
     silver: bool = False
+    # the training whose teacher view, reading the knowledge, teaches the gold subset and the rest of train
+    # (`cot-distill teach`) for this two-stage student: (u) in two stages, (p)'s labeller giving soft labels
+    taught_by: Optional[str] = None
 
 
 # one line per trained model; a component setting renamed is a one-line edit here
@@ -97,6 +107,8 @@ TRAININGS = {
     "x": Training("cot_ner.cfg", "gpt", unlabelled="other"),
     "s": Training("cot_ner.cfg", "gpt", unlabelled="rest", silver=True),
     "s0": Training("cot_ner.cfg", "gpt", silver=True),
+    "v": Training("cot_ner.cfg", "gpt", {"components.cot_ner.distill_from": "stored"}, unlabelled="rest",
+                  taught_by="c"),
 }
 # the seed of the teacher a two-stage student learns from, whatever the student's seed: one teacher per dataset,
 # knowledge source, budget, settings and encoder
@@ -116,9 +128,11 @@ ROWS: Dict[str, Tuple[str, str, bool]] = {
     "x": ("(c) + the other Twitter dataset's train unlabelled", "x", False),
     "s": ("(u) with silver labels on the unlabelled docs", "s", False),
     "s0": ("no gold: silver labels on train, distilled", "s0", False),
+    "v": ("(u) in two stages: (c)'s teacher view teaches gold and rest", "v", False),
 }
 DIFFERENCES = [("c", "b"), ("c", "a"), ("f", "c"), ("f", "b"), ("f", "a"), ("g", "f"), ("g", "b"), ("g", "a"),
-               ("u", "a"), ("u", "p"), ("u", "c"), ("p", "a"), ("x", "a"), ("s", "u"), ("s", "a")]
+               ("u", "a"), ("u", "p"), ("u", "c"), ("p", "a"), ("x", "a"), ("s", "u"), ("s", "a"),
+               ("v", "a"), ("v", "p"), ("v", "u")]
 OTHER = {"twitter2015": "twitter2017", "twitter2017": "twitter2015"}
 # the train docs of each dataset: the gold docs of a full-gold record written before records held "gold_docs"
 TRAIN_DOCS = {"twitter2017": 3373, "twitter2015": 4000}
@@ -158,7 +172,7 @@ STUDY_MIX: Dict[str, Any] = {"corpora.train.unlabelled_share": 0.5, "training.ma
 STUDY_SILVER: Dict[str, Any] = {"corpora.train.silver_as_gold": True}
 # the rows of the label-efficiency plot (those not run yet are left out), and the settings of the full-gold runs
 # it compares: (c) with the study's teacher, (a) and the others as run
-STUDY_ROWS = ("a", "c", "u", "p", "s", "s0", "x", "aug")
+STUDY_ROWS = ("a", "c", "u", "p", "v", "s", "s0", "x", "aug")
 STUDY_AT_FULL_GOLD = {"c": STUDY_TEACHER}
 # the split the runs are scored on, as the plots name it
 EVAL_SPLIT = "valid"
@@ -197,6 +211,16 @@ def labelled_by(model: Path, docs_path: Path, out: Path) -> Path:
 
     if not out.exists():
         teacher_silver(find_teacher(spacy.load(model)), docs_path, out)
+    return out
+
+
+def taught_with(model: Path, docs_path: Path, out: Path) -> Path:
+    """The docs of `docs_path` with the distributions of `model`'s teacher view, reading their knowledge
+    (`cot-distill teach`), for a two-stage student."""
+    from spacy_cot_distill.teach import find_teacher, teach
+
+    if not out.exists():
+        teach(find_teacher(spacy.load(model)), docs_path, out)
     return out
 
 
@@ -279,7 +303,8 @@ def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: D
     the training, a two-stage student's teacher costs, and the study's own overrides it trained with."""
     spec = TRAININGS[name]
     fraction = args.gold_fraction
-    study_row = fraction < 1 or spec.unlabelled is not None or spec.labeller is not None or spec.silver
+    study_row = (fraction < 1 or spec.unlabelled is not None or spec.labeller is not None or spec.silver
+                 or spec.taught_by is not None)
     # the study's settings go into the run's own overrides, not its key: gold_fraction and the row name the study
     study = {**(STUDY_TEACHER if study_row and spec.config != "baseline_ner.cfg" else {}),
              **(STUDY_MIX if spec.unlabelled else {}), **(STUDY_SILVER if spec.silver or spec.labeller else {})}
@@ -315,6 +340,12 @@ def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: D
 
             write_docs(joined, read_docs(gold) + read_docs(silver))
         train_docs = joined
+    if spec.taught_by is not None:
+        assert rest is not None
+        taught_by, *_ = fit(spec.taught_by, paths, args, seed, settings, {})
+        model = taught_by / "model-best"
+        train_docs = taught_with(model, gold, out.with_name(f"{out.name}_taught_gold.spacy"))
+        extra = {"paths.unlabelled": str(taught_with(model, rest, out.with_name(f"{out.name}_taught_rest.spacy")))}
     training = train(name, paths, args.encoder, args.steps, args.batch_words, seed, out, args.gpu_id,
                      args.eval_every, {**study, **extra, **settings, **student_settings}, train_docs)
     return out, training, teacher, study
@@ -387,6 +418,8 @@ def run_row(key: Dict[str, Any], paths: dict, args: argparse.Namespace) -> Dict[
     fields: Dict[str, Any] = {"study_settings": study} if study else {}
     if spec.unlabelled or spec.labeller:
         fields.update({"unlabelled": spec.unlabelled, "labelled_by": spec.labeller})
+    if spec.taught_by:
+        fields["taught_by"] = spec.taught_by
     return {
         **fields,
         **evaluate(out / "model-best", paths["valid", "gpt"], use_knowledge=use_knowledge),
@@ -439,7 +472,8 @@ def main() -> None:
     two_stage = [row for row in rows if TRAININGS[ROWS[row][1]].teacher is not None]
     if args.gold_fraction < 1 and two_stage:
         parser.error(f"rows {two_stage} teach all of train: run them with every doc labelled (--gold-fraction 1)")
-    with_rest = [row for row in rows if TRAININGS[ROWS[row][1]].unlabelled == "rest" or TRAININGS[ROWS[row][1]].labeller]
+    with_rest = [row for row in rows if TRAININGS[ROWS[row][1]].unlabelled == "rest"
+                 or TRAININGS[ROWS[row][1]].labeller or TRAININGS[ROWS[row][1]].taught_by]
     if args.gold_fraction == 1 and with_rest:
         parser.error(f"rows {with_rest} use the rest of train, outside the gold subset: give a --gold-fraction below 1")
     for row in rows:

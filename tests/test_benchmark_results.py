@@ -318,8 +318,9 @@ def test_ner_accuracy_cross_fitted_teachers_teach_the_docs_they_did_not_train_on
 
 
 def test_ner_accuracy_label_efficiency_rows_record_their_gold_share(tmp_path):
-    """Rows (a), (u) and (p) on half of train: the gold subset and the rest (entities hidden) written once, each
-    record keyed by its gold fraction with its gold docs and the study's own settings; (p)'s labeller is (c)."""
+    """Rows (a), (u), (p) and (v) on half of train: the gold subset and the rest (entities hidden) written once,
+    each record keyed by its gold fraction with its gold docs and the study's own settings; (p)'s labeller and
+    (v)'s teacher are (c), trained once."""
     from benchmarks.ner_accuracy import STUDY_MIX, STUDY_TEACHER
     from spacy_cot_distill.data.docbin import read_docs
 
@@ -327,25 +328,31 @@ def test_ner_accuracy_label_efficiency_rows_record_their_gold_share(tmp_path):
     encoder = make_tiny_bert(tmp_path / "bert")
     work, results = tmp_path / "work", tmp_path / "ner.jsonl"
     cmd = [sys.executable, "-m", "benchmarks.ner_accuracy", "twitter2017", "--data", str(tmp_path / "data"),
-           "--encoder", str(encoder), "--rows", "a,u,p", "--gold-fraction", "0.5", "--steps", "2", "--batch-words",
+           "--encoder", str(encoder), "--rows", "a,u,p,v", "--gold-fraction", "0.5", "--steps", "2", "--batch-words",
            "40", "--eval-every", "2", "--work", str(work), "--results", str(results)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.count("spacy train") == 4  # (a), (u), (p)'s labeller (c) and (p)
+    assert run.stdout.count("spacy train") == 5  # (a), (u), (p)'s labeller (c), (p) and (v)
     records = ResultsFile(results).read()
     assert [(r["row"], r["gold_fraction"], r["gold_docs"]) for r in records] == [("a", 0.5, 2), ("u", 0.5, 2),
-                                                                                ("p", 0.5, 2)]
-    a, u, p = records
+                                                                                ("p", 0.5, 2), ("v", 0.5, 2)]
+    a, u, p, v = records
     assert "study_settings" not in a and "unlabelled" not in a
     assert u["study_settings"] == {**STUDY_TEACHER, **STUDY_MIX}
     assert (u["unlabelled"], u["labelled_by"], p["unlabelled"], p["labelled_by"]) == ("rest", None, None, "c")
+    assert (v["unlabelled"], v["taught_by"], v["study_settings"]) == ("rest", "c", {**STUDY_TEACHER, **STUDY_MIX})
+    # (v)'s student reads (c)'s teacher distributions on the gold docs and on the rest, whose gold stays hidden
+    taught = {part: read_docs(next(work.glob(f"twitter2017_v_*_taught_{part}.spacy"))) for part in ("gold", "rest")}
+    assert [len(docs) for docs in taught.values()] == [2, 2]
+    assert all(doc._.teacher_log_probs is not None for docs in taught.values() for doc in docs)
+    assert all(t.ent_iob == 0 for doc in taught["rest"] for t in doc)
     gold = read_docs(work / "twitter2017_train_gpt_gold0.5_s0.spacy")
     rest = read_docs(work / "twitter2017_train_gpt_rest0.5_s0.spacy")
     assert len(gold) == len(rest) == 2 and all(t.ent_iob == 0 for doc in rest for t in doc)
     again = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("recorded, skipped: twitter2017") == 3 and "gold 0.5" in again.stdout
+    assert again.stdout.count("recorded, skipped: twitter2017") == 4 and "gold 0.5" in again.stdout
     assert "spacy train" not in again.stdout
     refused = subprocess.run(cmd[: cmd.index("--gold-fraction")] + cmd[cmd.index("--steps"):], capture_output=True,
                              text=True, env=env)
