@@ -89,7 +89,8 @@ class Training:
     # silver labels from the entity lists of the ChatGPT answers on the docs without gold, trained as gold
     silver: bool = False
     # the training whose teacher view, reading the knowledge, teaches the gold subset and the rest of train
-    # (`cot-distill teach`) for this two-stage student: (u) in two stages, (p)'s labeller giving soft labels
+    # (`cot-distill teach`) for this two-stage student: (u) in two stages, (p)'s labeller giving soft labels; its
+    # taught rest is the row's unlabelled corpus, so such a row has unlabelled = "rest"
     taught_by: Optional[str] = None
 
 
@@ -303,8 +304,7 @@ def fit(name: str, paths: dict, args: argparse.Namespace, seed: int, settings: D
     the training, a two-stage student's teacher costs, and the study's own overrides it trained with."""
     spec = TRAININGS[name]
     fraction = args.gold_fraction
-    study_row = (fraction < 1 or spec.unlabelled is not None or spec.labeller is not None or spec.silver
-                 or spec.taught_by is not None)
+    study_row = fraction < 1 or spec.unlabelled is not None or spec.labeller is not None or spec.silver
     # the study's settings go into the run's own overrides, not its key: gold_fraction and the row name the study
     study = {**(STUDY_TEACHER if study_row and spec.config != "baseline_ner.cfg" else {}),
              **(STUDY_MIX if spec.unlabelled else {}), **(STUDY_SILVER if spec.silver or spec.labeller else {})}
@@ -472,8 +472,7 @@ def main() -> None:
     two_stage = [row for row in rows if TRAININGS[ROWS[row][1]].teacher is not None]
     if args.gold_fraction < 1 and two_stage:
         parser.error(f"rows {two_stage} teach all of train: run them with every doc labelled (--gold-fraction 1)")
-    with_rest = [row for row in rows if TRAININGS[ROWS[row][1]].unlabelled == "rest"
-                 or TRAININGS[ROWS[row][1]].labeller or TRAININGS[ROWS[row][1]].taught_by]
+    with_rest = [row for row in rows if TRAININGS[ROWS[row][1]].unlabelled == "rest" or TRAININGS[ROWS[row][1]].labeller]
     if args.gold_fraction == 1 and with_rest:
         parser.error(f"rows {with_rest} use the rest of train, outside the gold subset: give a --gold-fraction below 1")
     for row in rows:
